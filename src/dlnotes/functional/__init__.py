@@ -1,0 +1,23 @@
+"""The maths of the notes: every op with a hand-written backward.
+
+Each public function has the signature and defaults of its ``torch.nn.functional`` twin
+(see :mod:`dlnotes.functional.reference` for the twins themselves), so one can be
+swapped for the other.
+"""
+
+from dlnotes.functional.activations import identity, leaky_relu, relu, sigmoid, softmax, tanh
+from dlnotes.functional.dense import linear
+from dlnotes.functional.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "identity",
+    "leaky_relu",
+    "linear",
+    "mse_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]

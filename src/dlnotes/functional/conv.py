@@ -1,0 +1,132 @@
+"""The 2-D convolution layer — notes 003, "Convolutional Neural Networks (CNN)".
+
+The notes write the 2-D convolution of an image I with a kernel K as S = I * K; their
+worked example (input a…l, kernel w x / y z, first output aw + bx + ey + fz) slides the
+kernel *without* flipping it, i.e. a cross-correlation, which is what every deep-learning
+library (and this module) calls a convolution. In the layer notation of notes 002 the
+input activations are A (m, C, H, W), the kernels W (O, C, kh, kw), the bias b (O,), and
+with stride s and zero padding p
+
+    Z[i, o, y, x] = b[o] + Σ_c Σ_u Σ_v W[o, c, u, v] · A_pad[i, c, s·y + u, s·x + v],
+
+so Z is (m, O, H_out, W_out) with H_out = ⌊(H + 2p − kh) / s⌋ + 1 (the same for W_out).
+
+The backward is the notes' "the gradient of a convolution is itself a convolution":
+
+- dA is the *full* convolution of dZ with the kernel rotated by 180° and its two channel
+  axes swapped. With a stride s > 1, dZ is first spread out with s − 1 zeros between
+  its entries (a "dilated" dZ); rows/columns of A that no window reached (when
+  (H + 2p − kh) is not a multiple of s) get a zero gradient; the padding is cropped off.
+- dW is the correlation of the padded input with dZ: a convolution in which the
+  samples play the role of channels (A and dZ with their first two axes swapped) and
+  dZ is read with dilation s; its output is cropped to (kh, kw).
+- db is dZ summed over the samples and both spatial axes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from ._common import pair
+
+
+class Conv2d(torch.autograd.Function):
+    """Z = W * A + b (cross-correlation, stride s, zero padding p) with a hand-written backward."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        A: torch.Tensor,
+        W: torch.Tensor,
+        b: torch.Tensor | None,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> torch.Tensor:
+        """A: (m, C, H, W), W: (O, C, kh, kw), b: (O,) or None → Z: (m, O, H_out, W_out)."""
+        # Z[i, o, y, x] = b[o] + Σ_{c,u,v} W[o, c, u, v] A_pad[i, c, s·y + u, s·x + v]
+        Z = F.conv2d(A, W, b, stride, padding)
+        ctx.save_for_backward(A, W)
+        ctx.has_bias = b is not None
+        ctx.stride = stride
+        ctx.padding = padding
+        return Z
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, dZ: torch.Tensor):
+        """dZ: (m, O, H_out, W_out) → dA: (m, C, H, W), dW: (O, C, kh, kw), db: (O,)."""
+        A, W = ctx.saved_tensors
+        (sh, sw), (ph, pw) = ctx.stride, ctx.padding
+        H, Wd = A.shape[-2:]
+        kh, kw = W.shape[-2:]
+        H_out, W_out = dZ.shape[-2:]
+        dZ = dZ.contiguous()
+        dA = dW = db = None
+        if ctx.needs_input_grad[0]:
+            dA = _conv2d_input_grad(dZ, W, (H, Wd), (sh, sw), (ph, pw), (H_out, W_out))
+        if ctx.needs_input_grad[1]:
+            # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
+            #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s)
+            dW_t = F.conv2d(A.transpose(0, 1), dZ.transpose(0, 1), None, 1, (ph, pw), (sh, sw))
+            # the last (H + 2p − kh) mod s rows/columns were never read: crop to (kh, kw)
+            dW = dW_t[:, :, :kh, :kw].transpose(0, 1).contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            # db[o] = Σ_{i,y,x} dZ[i, o, y, x]
+            db = dZ.sum((0, 2, 3))
+        return dA, dW, db, None, None
+
+
+def _conv2d_input_grad(
+    dZ: torch.Tensor,
+    W: torch.Tensor,
+    in_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    out_size: tuple[int, int],
+) -> torch.Tensor:
+    """dA = full convolution of the dilated dZ with rot180(W), channels swapped.
+
+    dZ: (m, O, H_out, W_out), W: (O, C, kh, kw) → dA: (m, C, H, W).
+    """
+    (H, Wd), (sh, sw), (ph, pw), (H_out, W_out) = in_size, stride, padding, out_size
+    kh, kw = W.shape[-2:]
+    # rows/columns of A_pad after the last window: (H + 2p − kh) mod s
+    rh, rw = (H + 2 * ph - kh) % sh, (Wd + 2 * pw - kw) % sw
+    if sh > 1 or sw > 1:
+        # dilate dZ: s − 1 zeros between neighbouring entries, (H_out − 1)·s + 1 rows
+        dZ_d = dZ.new_zeros(*dZ.shape[:2], (H_out - 1) * sh + 1, (W_out - 1) * sw + 1)
+        dZ_d[:, :, ::sh, ::sw] = dZ
+    else:
+        dZ_d = dZ
+    # a full convolution pads by k − 1; cropping p keeps the rows of A (not of A_pad),
+    # the extra r rows at the bottom/right are the never-read rows (their gradient is 0).
+    # A negative pad crops.
+    top, left = kh - 1 - ph, kw - 1 - pw
+    bottom, right = top + rh, left + rw
+    # rot180(W) with C and O swapped: (C, O, kh, kw)
+    W_rot = W.flip(-2, -1).transpose(0, 1).contiguous()
+    if top == bottom >= 0 and left == right >= 0:
+        # dA = dZ_d ⋆ rot180(W)ᵀ with symmetric zero padding k − 1 − p
+        return F.conv2d(dZ_d, W_rot, None, 1, (top, left))
+    # dA = pad(dZ_d, k − 1 − p, k − 1 − p + r) ⋆ rot180(W)ᵀ
+    return F.conv2d(F.pad(dZ_d, (left, right, top, bottom)), W_rot)
+
+
+def conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> torch.Tensor:
+    """Twin of :func:`torch.nn.functional.conv2d` (no dilation, groups = 1, numeric padding).
+
+    Shapes: input (m, C, H, W) or unbatched (C, H, W), weight (O, C, kh, kw), bias (O,)
+    → (m, O, H_out, W_out) with H_out = ⌊(H + 2p − kh) / s⌋ + 1.
+    """
+    s, p = pair(stride, "stride"), pair(padding, "padding")
+    if input.dim() == 3:
+        return Conv2d.apply(input.unsqueeze(0), weight, bias, s, p).squeeze(0)
+    return Conv2d.apply(input, weight, bias, s, p)

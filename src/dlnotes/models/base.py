@@ -1,0 +1,108 @@
+"""What every model shares: the last layer's activation, the loss, predictions.
+
+A model's ``forward`` returns Z[L], the pre-activation of its last layer (the logits for
+classification). The loss is fused with the output activation where the notes fuse it:
+
+| loss  | output A[L] = g(Z[L]) | dZ[L] handed back              |
+| ----- | --------------------- | ------------------------------ |
+| "bce" | sigmoid (1 unit)      | (A − Y)/m                      |
+| "ce"  | softmax (C units)     | (softmax(Z) − onehot(Y))/m     |
+| "mse" | ``output_activation`` | 2(A − Y)/m · g'(Z)             |
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlnotes.data.spec import DataSpec
+from dlnotes.nn import Activation, Switchable, set_backward
+
+LOSSES = ("bce", "ce", "mse")
+
+
+def default_loss(task: str) -> str:
+    """bce for binary, ce for multiclass, mse for regression."""
+    return {"binary": "bce", "multiclass": "ce", "regression": "mse"}[task]
+
+
+def resolve_loss(loss: str, out_features: int) -> str:
+    """``loss="auto"`` for a model built by hand: bce for one output, ce for several."""
+    return ("bce" if out_features == 1 else "ce") if loss == "auto" else loss
+
+
+def data_loss(hparams: dict[str, object], spec: DataSpec) -> dict[str, object]:
+    """Fill ``loss="auto"`` (or a missing loss) from the data's task."""
+    if hparams.get("loss", "auto") == "auto":
+        hparams["loss"] = default_loss(spec.task)
+    return hparams
+
+
+class Model(Switchable, nn.Module):
+    """Base class: holds ``loss`` and the output activation; subclasses build the layers."""
+
+    def __init__(
+        self,
+        out_features: int,
+        loss: str,
+        output_activation: str = "identity",
+        backward: str = "manual",
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+        if loss == "bce" and out_features != 1:
+            raise ValueError(f"loss 'bce' needs one output unit, got out_features={out_features}")
+        self.loss_name = loss
+        self.out_features = out_features
+        self.output = Activation(output_activation, backward=backward)
+        self.backward = backward
+
+    @property
+    def task(self) -> str:
+        return {"bce": "binary", "ce": "multiclass", "mse": "regression"}[self.loss_name]
+
+    def set_backward(self, mode: str) -> Model:
+        """Switch this model and every layer in it to ``mode`` ("manual" | "autograd")."""
+        return set_backward(self, mode)
+
+    def loss(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """Cost J of a batch: Z from ``forward``, Y the targets of the data's task."""
+        F = self.F
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(Z.reshape(Y.shape), Y.to(Z.dtype))
+        if self.loss_name == "ce":
+            # (N, T, C) many-to-many outputs: every time step is a sample
+            return F.cross_entropy(Z.reshape(-1, Z.shape[-1]), Y.reshape(-1))
+        A = self.output(Z)
+        return F.mse_loss(A.reshape(Y.shape), Y.to(A.dtype))
+
+    def probabilities(self, Z: torch.Tensor) -> torch.Tensor:
+        """A[L]: P(y = 1 | x) for bce, the class distribution for ce, g(Z) for mse."""
+        with torch.no_grad():
+            if self.loss_name == "bce":
+                return torch.sigmoid(Z).squeeze(-1)
+            if self.loss_name == "ce":
+                return torch.softmax(Z, dim=-1)
+            return self.output(Z)
+
+    def predict(self, Z: torch.Tensor) -> torch.Tensor:
+        """Predicted labels (classification) or values (regression)."""
+        with torch.no_grad():
+            if self.loss_name == "bce":
+                return (Z.squeeze(-1) > 0).long()
+            if self.loss_name == "ce":
+                return Z.argmax(dim=-1)
+            return self.output(Z).squeeze(-1) if self.out_features == 1 else self.output(Z)
+
+    @classmethod
+    def from_data(cls, spec: DataSpec, **hparams: object) -> Model:
+        """Build the model with the sizes the data dictates and the user's hyperparameters."""
+        raise NotImplementedError
+
+
+def check_positive(name: str, values: list[int] | tuple[int, ...]) -> None:
+    """A clear error for layer sizes that are not positive integers."""
+    for v in values:
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be positive integers, got {list(values)}")
