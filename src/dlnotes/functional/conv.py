@@ -66,6 +66,7 @@ class Conv2d(torch.autograd.Function):
         dA = dW = db = None
         if ctx.needs_input_grad[0]:
             dA = _conv2d_input_grad(dZ, W, (H, Wd), (sh, sw), (ph, pw), (H_out, W_out))
+            dA = dA.contiguous(memory_format=_memory_format(A))
         if ctx.needs_input_grad[1]:
             # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
             #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s)
@@ -100,6 +101,10 @@ def _conv2d_input_grad(
         dZ_d[:, :, ::sh, ::sw] = dZ
     else:
         dZ_d = dZ
+    if dZ_d.device.type == "cpu":
+        # layout only: oneDNN's CPU convolution is much faster on channels-last tensors
+        # when the channel counts are small (LeNet sizes); the values are the same
+        dZ_d = dZ_d.contiguous(memory_format=torch.channels_last)
     # a full convolution pads by k − 1; cropping p keeps the rows of A (not of A_pad),
     # the extra r rows at the bottom/right are the never-read rows (their gradient is 0).
     # A negative pad crops.
@@ -112,6 +117,13 @@ def _conv2d_input_grad(
         return F.conv2d(dZ_d, W_rot, None, 1, (top, left))
     # dA = pad(dZ_d, k − 1 − p, k − 1 − p + r) ⋆ rot180(W)ᵀ
     return F.conv2d(F.pad(dZ_d, (left, right, top, bottom)), W_rot)
+
+
+def _memory_format(A: torch.Tensor) -> torch.memory_format:
+    """The layout of A, so that dA is handed back in the same layout as the input."""
+    if A.is_contiguous(memory_format=torch.channels_last) and not A.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def conv2d(

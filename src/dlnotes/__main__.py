@@ -1,0 +1,4 @@
+from dlnotes.cli.train import main
+
+if __name__ == "__main__":
+    main()

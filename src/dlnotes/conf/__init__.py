@@ -1,0 +1,1 @@
+"""Hydra configuration of dlnotes-train (the top-level conf/ links here)."""

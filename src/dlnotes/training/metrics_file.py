@@ -1,0 +1,50 @@
+"""metrics.json: the final numbers of one run, written atomically into its folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# tag logged by Task → key of metrics.json
+TAGS = {
+    "train/loss": "train_loss",
+    "val/loss": "val_loss",
+    "test/loss": "test_loss",
+    "train/acc": "train_acc",
+    "val/acc": "val_acc",
+    "test/acc": "test_acc",
+}
+
+
+def final_metrics(callback_metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Pick the final epoch values of the Task's tags (None when not logged)."""
+    out: dict[str, float | None] = {}
+    for tag, key in TAGS.items():
+        value = callback_metrics.get(tag)
+        if value is None:
+            continue
+        value = float(value.item() if isinstance(value, torch.Tensor) else value)
+        out[key] = value if math.isfinite(value) else None
+    return out
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
