@@ -60,7 +60,7 @@ def check_against_spec(spec: DataSpec, X: torch.Tensor, y: torch.Tensor) -> None
     elif spec.task == "multiclass":
         assert y.dtype == torch.long
         assert y.shape == ((m, spec.seq_len) if spec.many_to_many else (m,))
-        assert 0 <= int(y.min()) and int(y.max()) < spec.num_classes == spec.out_features
+        assert int(y.min()) >= 0 and int(y.max()) < spec.num_classes == spec.out_features
     else:
         assert y.is_floating_point() and spec.num_classes == 0
 
@@ -195,7 +195,7 @@ def test_split_indices_sizes_and_stratification() -> None:
     assert np.bincount(y[val]).tolist() == [5, 5, 5, 5]
     train0, val0, test0 = split_indices(10, 0.0, 0.0, seed=0)
     assert len(train0) == 10 and len(val0) == len(test0) == 0
-    with pytest.raises(ValueError, match="data.val_fraction"):
+    with pytest.raises(ValueError, match=r"data\.val_fraction"):
         check_fractions(1.0)
 
 

@@ -22,12 +22,18 @@ TAGS = {
 }
 
 
-def final_metrics(callback_metrics: dict[str, Any]) -> dict[str, float | None]:
-    """Pick the final epoch values of the Task's tags (None when not logged)."""
+def final_metrics(
+    callback_metrics: dict[str, Any], classification: bool = True
+) -> dict[str, float | None]:
+    """The final values of the Task's tags; every key present (None when not logged or
+    not finite), accuracies only for classification."""
     out: dict[str, float | None] = {}
     for tag, key in TAGS.items():
+        if key.endswith("_acc") and not classification:
+            continue
         value = callback_metrics.get(tag)
         if value is None:
+            out[key] = None
             continue
         value = float(value.item() if isinstance(value, torch.Tensor) else value)
         out[key] = value if math.isfinite(value) else None

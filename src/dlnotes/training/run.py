@@ -9,6 +9,7 @@ the model built from ``cfg.model``; ``cfg.init`` initializes it; ``cfg.optimizer
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ from dlnotes import init
 from dlnotes.models import Model
 from dlnotes.training.metrics_file import final_metrics, write_json
 from dlnotes.training.task import Task
+
+
+# in-memory tensors need no worker processes; a library deprecation users cannot act on
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> Model:
@@ -96,9 +102,12 @@ def train(
     fit_metrics = dict(trainer.callback_metrics)
     divergence = next((c for c in trainer.callbacks if hasattr(c, "diverged")), None)
     diverged = bool(divergence and divergence.diverged)
+    final = dict(fit_metrics)
     if not diverged:
-        trainer.test(task, datamodule=datamodule, verbose=False)
-    metrics = final_metrics({**fit_metrics, **trainer.callback_metrics})
+        # final weights: val (also when max_steps ended the fit mid-epoch) and test
+        final.update(trainer.validate(task, datamodule=datamodule, verbose=False)[0])
+        final.update(trainer.test(task, datamodule=datamodule, verbose=False)[0])
+    metrics = final_metrics(final, classification=task.classification)
     result: dict[str, Any] = {
         **metrics,
         "epochs": trainer.current_epoch,
