@@ -1,5 +1,4 @@
-"""Fixtures shared by the datamodule tests (test files are named ``test_data_*`` so that
-their module names stay unique in a ``tests/`` tree without ``__init__.py`` files)."""
+"""Fixtures shared by the datamodule tests."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lightning
 import numpy as np
 import pytest
 import torch
@@ -204,3 +205,35 @@ def test_default_root_follows_the_environment(monkeypatch, tmp_path) -> None:
     assert default_root() == tmp_path
     monkeypatch.delenv("DLNOTES_DATA")
     assert default_root().name == "dlnotes" and default_root().parent.name == ".cache"
+
+
+class _LogisticRegression(lightning.LightningModule):
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(spec.in_features, spec.out_features)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        X, y = batch
+        logits = self.linear(X).squeeze(1)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+        self.log("val_loss", self.training_step(batch, 0))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+def test_full_batch_gradient_descent_with_a_trainer(tmp_path) -> None:
+    dm = make("moons", batch_size="full")
+    trainer = lightning.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(_LogisticRegression(dm.spec), datamodule=dm)
+    assert trainer.global_step == 3  # one step per epoch: the whole training set

@@ -127,7 +127,7 @@ def test_own_generators_split_disjointly(cls, check) -> None:
 def test_xor_labels_follow_the_quadrants() -> None:
     dm = XorDataModule(n_samples=200)
     X, y = dm.X_train, dm.y_train
-    assert torch.equal(y, (X[:, 0] * X[:, 1] > 0).float())
+    assert torch.equal(y, (X[:, 0] * X[:, 1] < 0).float())
     assert float(X.abs().max()) <= 1.0
 
 

@@ -299,9 +299,9 @@ class BlobsDataModule(Toy2DDataModule):
 
 
 class XorDataModule(Toy2DDataModule):
-    """Points uniform in the square [-1, 1]², label ``sign(x1)·sign(x2)`` mapped +1 → 1,
-    −1 → 0 (as in the TensorFlow Playground): class 1 in the first and third quadrants,
-    i.e. where the two sign bits agree — the XOR of the sign bits is the *other* class.
+    """Points uniform in the square [-1, 1]², label = XOR of the sign bits
+    [x1 > 0] ⊕ [x2 > 0]: class 1 in the second and fourth quadrants (the TensorFlow
+    Playground's XOR set, with the classes named by the XOR truth table).
     Not linearly separable; a hidden layer of two units suffices.
 
     noise: standard deviation of Gaussian noise added to the points *after* labelling
@@ -339,7 +339,8 @@ class XorDataModule(Toy2DDataModule):
 
     def generate(self, n: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         X = rng.uniform(-1.0, 1.0, size=(n, 2))
-        y = (np.sign(X[:, 0]) * np.sign(X[:, 1]) > 0).astype(np.int64)
+        # y = [x1 > 0] XOR [x2 > 0]
+        y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(np.int64)
         return X + self.noise * rng.randn(n, 2), y
 
 
