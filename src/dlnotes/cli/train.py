@@ -16,10 +16,34 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.syntax import Syntax
 
+# overrides that say how a run is watched, not what it computes, stay out of its name
+QUIET_PREFIXES = ("callbacks", "logger", "hydra", "print_config", "trainer.log_every_n_steps")
+
+
+def _split_overrides(override_dirname: str) -> list[str]:
+    """Split "a=1,b=[2,3]" at the commas that are not inside brackets or quotes."""
+    items, depth, current = [], 0, ""
+    for ch in override_dirname:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*items, current] if current else items
+
 
 def _run_name(override_dirname: str) -> str:
-    """A folder-safe name for a run from its overrides ("default" when there are none)."""
-    name = re.sub(r"[^\w=,.\-+\[\]]", "_", override_dirname)[:120]
+    """A folder-safe name for a run from what it overrides ("default" when nothing)."""
+    items = [
+        item
+        for item in _split_overrides(override_dirname)
+        if not item.lstrip("+~").startswith(QUIET_PREFIXES)
+    ]
+    name = re.sub(r"[^\w=,.\-+\[\]]", "_", ",".join(items))[:120]
     return name or "default"
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "ScalarLayout",
     "TextSamples",
     "gradient_check",
+    "tensorboard_logger",
 ]
 
 CLASSIFICATION = ("binary", "multiclass")

@@ -207,11 +207,13 @@ def confusion_matrix_figure(
     if normalize:
         values = values / np.maximum(values.sum(axis=1, keepdims=True), 1.0)
     names = list(class_names) if class_names is not None and len(class_names) == C else None
-    side = min(max(4.0, 0.45 * C + 2.0), 16.0)
+    side = min(max(4.0, 0.4 * C + 2.0), 10.0)
     fig = new_figure((side + 1.0, side))
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
-    fig.colorbar(image, ax=ax, label="fraction of the true class" if normalize else "count")
+    fig.colorbar(
+        image, ax=ax, shrink=0.8, label="fraction of the true class" if normalize else "count"
+    )
     if C <= 20:
         threshold = 0.5 * (values.max() if values.size else 0.0)
         for i in range(C):
@@ -222,7 +224,10 @@ def confusion_matrix_figure(
     if C <= 40:
         ticks = list(range(C))
         labels = [_label(n) for n in names] if names else [str(k) for k in ticks]
-        ax.set_xticks(ticks, labels, rotation=90 if C > 10 else 0)
+        if C > 10 or max(len(label) for label in labels) > 3:
+            ax.set_xticks(ticks, labels, rotation=45, ha="right", rotation_mode="anchor")
+        else:
+            ax.set_xticks(ticks, labels)
         ax.set_yticks(ticks, labels)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
