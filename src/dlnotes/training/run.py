@@ -23,7 +23,6 @@ from dlnotes.models import Model
 from dlnotes.training.metrics_file import final_metrics, write_json
 from dlnotes.training.task import Task
 
-
 # in-memory tensors need no worker processes; a library deprecation users cannot act on
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")

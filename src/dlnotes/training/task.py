@@ -64,6 +64,9 @@ class Task(L.LightningModule):
         Z = self.model(X)
         J = self.model.loss(Z, Y)
         m = Y.shape[0]
+        if not torch.isfinite(J):
+            # a diverged step: the DivergenceMonitor stops the run; the curves end here
+            return J
         self.metrics[f"{stage}_loss"].update(J.detach(), weight=m)
         self.log(
             f"{stage}/loss",
