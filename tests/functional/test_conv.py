@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,18 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlnotes.functional.conv import conv2d
+from tests.compare import TOL, assert_matches_twin, gradcheck
 
-TOL = {"atol": 1e-9, "rtol": 1e-9}
-
-
-def _leaves(*shapes: tuple[int, ...] | None, seed: int = 0, device: str = "cpu"):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        None
-        if s is None
-        else torch.randn(s, generator=g, dtype=torch.float64).to(device).requires_grad_()
-        for s in shapes
-    ]
+D = torch.float64
 
 
 def _assert_matches_torch(
@@ -33,18 +26,15 @@ def _assert_matches_torch(
     device: str = "cpu",
 ) -> None:
     """Z, dA, dW, db of ours and of torch agree to 1e-9 in float64."""
-    A, W, b = _leaves(a_shape, w_shape, (w_shape[0],) if bias else None, seed=seed, device=device)
-    Z = conv2d(A, W, b, stride, padding)
-    Z_ref = F.conv2d(A, W, b, stride, padding)
-    assert Z.shape == Z_ref.shape
-    torch.testing.assert_close(Z, Z_ref, **TOL)
-    dZ = torch.randn_like(Z_ref)
-    leaves = [t for t in (A, W, b) if t is not None]
-    grads = torch.autograd.grad(Z, leaves, dZ)
-    grads_ref = torch.autograd.grad(Z_ref, leaves, dZ)
-    for name, g, g_ref in zip(("dA", "dW", "db"), grads, grads_ref):
-        assert g.shape == g_ref.shape, name
-        torch.testing.assert_close(g, g_ref, **TOL, msg=lambda m, name=name: f"{name}: {m}")
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(a_shape, generator=g, dtype=D).to(device)
+    W = torch.randn(w_shape, generator=g, dtype=D).to(device)
+    b = torch.randn(w_shape[0], generator=g, dtype=D).to(device) if bias else None
+    assert_matches_twin(
+        partial(conv2d, stride=stride, padding=padding),
+        partial(F.conv2d, stride=stride, padding=padding),
+        [A, W, b],
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,8 +61,13 @@ def test_matches_torch_edge_cases(a_shape, w_shape, stride, padding, bias):
 
 @pytest.mark.parametrize(("stride", "padding"), [(1, 0), (2, 1), ((2, 1), (0, 1)), (3, 0)])
 def test_gradcheck(stride, padding):
-    A, W, b = _leaves((2, 2, 6, 5), (3, 2, 3, 2), (3,), seed=1)
-    assert torch.autograd.gradcheck(lambda A, W, b: conv2d(A, W, b, stride, padding), (A, W, b))
+    torch.manual_seed(1)
+    A, W, b = (
+        torch.randn(2, 2, 6, 5, dtype=D),
+        torch.randn(3, 2, 3, 2, dtype=D),
+        torch.randn(3, dtype=D),
+    )
+    gradcheck(partial(conv2d, stride=stride, padding=padding), [A, W, b])
 
 
 def test_unbatched_input():
@@ -81,8 +76,10 @@ def test_unbatched_input():
 
 def test_no_input_grad_needed():
     """The first layer of a network: A needs no gradient, dW and db still match."""
-    A = torch.randn(4, 1, 12, 12, dtype=torch.float64)
-    W, b = _leaves((6, 1, 5, 5), (6,))
+    torch.manual_seed(0)
+    A = torch.randn(4, 1, 12, 12, dtype=D)
+    W = torch.randn(6, 1, 5, 5, dtype=D, requires_grad=True)
+    b = torch.randn(6, dtype=D, requires_grad=True)
     Z, Z_ref = conv2d(A, W, b), F.conv2d(A, W, b)
     dZ = torch.randn_like(Z)
     for g, g_ref in zip(torch.autograd.grad(Z, (W, b), dZ), torch.autograd.grad(Z_ref, (W, b), dZ)):
@@ -91,8 +88,8 @@ def test_no_input_grad_needed():
 
 def test_notes_2d_convolution_example():
     """Notes 003: the kernel [[w, x], [y, z]] slides unflipped; first output aw + bx + ey + fz."""
-    I = torch.arange(1.0, 13.0, dtype=torch.float64).reshape(1, 1, 3, 4)  # a … l = 1 … 12
-    K = torch.tensor([[[[2.0, 3.0], [5.0, 7.0]]]], dtype=torch.float64)  # w x / y z
+    I = torch.arange(1.0, 13.0, dtype=D).reshape(1, 1, 3, 4)  # a … l = 1 … 12
+    K = torch.tensor([[[[2.0, 3.0], [5.0, 7.0]]]], dtype=D)  # w x / y z
     S = conv2d(I, K)
     assert S.shape == (1, 1, 2, 3)
     a, b, e, f = 1.0, 2.0, 5.0, 6.0
@@ -116,7 +113,9 @@ def test_float32_lenet_shapes():
 
 
 def test_channels_last_input_keeps_its_layout():
-    A, W = _leaves((2, 3, 6, 6), (4, 3, 3, 3))
+    torch.manual_seed(0)
+    A = torch.randn(2, 3, 6, 6, dtype=D, requires_grad=True)
+    W = torch.randn(4, 3, 3, 3, dtype=D)
     A_cl = A.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
     (dA,) = torch.autograd.grad(conv2d(A_cl, W, padding=1).sum(), A_cl)
     (dA_ref,) = torch.autograd.grad(F.conv2d(A, W, padding=1).sum(), A)

@@ -6,15 +6,20 @@ swapped for the other.
 """
 
 from dlnotes.functional.activations import identity, leaky_relu, relu, sigmoid, softmax, tanh
+from dlnotes.functional.conv import conv2d
 from dlnotes.functional.dense import linear
 from dlnotes.functional.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from dlnotes.functional.pool import avg_pool2d, max_pool2d
 
 __all__ = [
+    "avg_pool2d",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "identity",
     "leaky_relu",
     "linear",
+    "max_pool2d",
     "mse_loss",
     "relu",
     "sigmoid",

@@ -9,7 +9,7 @@ stride 2 on a 4 × 4 image: [[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4],
 - Max pooling: Z = max over the window. Only the maximum depends on the input, so
   dA is zero everywhere except at the position that held it, which receives dZ
   (overlapping windows add up). Like PyTorch, a tie goes to the first maximum in
-  row-major window order and the padding is −∞ (it can never win).
+  row-major window order and the padding is −∞ (it never beats an entry of A).
 - Average pooling: Z = (1 / (kh·kw)) Σ over the window, the zero padding included in
   the count; every position of a window receives dZ / (kh·kw).
 """
@@ -31,11 +31,10 @@ def _pool_geometry(
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Kernel, stride (defaults to the kernel) and padding as pairs, checked like PyTorch."""
     k = pair(kernel_size, "kernel_size")
-    s = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else pair(stride, "stride")
-    )
+    if stride is None or (not isinstance(stride, int) and len(stride) == 0):
+        s = k  # PyTorch's default (None or an empty list): the windows tile the image
+    else:
+        s = pair(stride, "stride")
     p = pair(padding, "padding")
     if min(k) <= 0 or min(s) <= 0 or min(p) < 0:
         raise ValueError(f"kernel_size and stride must be > 0 and padding >= 0, got {k}, {s}, {p}")
@@ -50,9 +49,37 @@ def _pool_geometry(
     return k, s, p
 
 
-def _windows(A_pad: torch.Tensor, k: tuple[int, int], s: tuple[int, int]) -> torch.Tensor:
-    """Strided view of all windows: A_pad (m, C, H_p, W_p) → (m, C, H_out, W_out, kh, kw)."""
-    return A_pad.unfold(2, k[0], s[0]).unfold(3, k[1], s[1])
+def _first_max(
+    win: torch.Tensor, tag: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The maximum over the last axis of a window view, and the first position holding it.
+
+    win: (..., k) → Z: (...), t*: (...) int32, and tag[..., t*] for a view ``tag`` (..., k).
+    One pass per window position (a loop over kernel offsets); ``torch.where`` and
+    ``masked_fill_`` are several times slower on CPU than the arithmetic selects below.
+    """
+    Z = win[..., 0]
+    t_star = torch.zeros(Z.shape, dtype=torch.int32, device=Z.device)
+    tag_star = None if tag is None else tag[..., 0]
+    for t in range(1, win.shape[-1]):
+        S = win[..., t]
+        # strictly greater: on a tie the earlier position keeps the maximum
+        better = (S > Z).to(torch.int32)
+        Z = torch.maximum(Z, S)
+        # positions only grow, so the last strictly better position is the largest one
+        t_star = torch.maximum(t_star, better * t)
+        if tag is not None:
+            # tag* ← tag[t] where better, unchanged elsewhere
+            tag_star = tag_star + better * (tag[..., t] - tag_star)
+    return Z, t_star, tag_star
+
+
+def _window_sum(win: torch.Tensor) -> torch.Tensor:
+    """Σ over the last axis of a window view (..., k) → (...), one add per kernel offset."""
+    S = win[..., 0]
+    for t in range(1, win.shape[-1]):
+        S = S + win[..., t]
+    return S
 
 
 class MaxPool2d(torch.autograd.Function):
@@ -67,26 +94,30 @@ class MaxPool2d(torch.autograd.Function):
         p: tuple[int, int],
     ) -> torch.Tensor:
         """A: (m, C, H, W) → Z: (m, C, H_out, W_out)."""
-        m, C, H, W = A.shape
-        (kh, kw), (ph, pw) = k, p
+        W = A.shape[-1]
+        (kh, kw), (sh, sw), (ph, pw) = k, s, p
         A_pad = F.pad(A, (pw, pw, ph, ph), value=float("-inf")) if ph or pw else A
-        win = _windows(A_pad, k, s)
-        H_out, W_out = win.shape[2:4]
-        # Z = max_{u,v} A_pad[s·y + u, s·x + v];  j = the first (row-major) window
-        # position holding it
-        Z, j = win.reshape(m, C, H_out, W_out, kh * kw).max(-1)
-        # flat index in A (H·W) of every window position; a padded position maps to the
-        # nearest row/column of A — only chosen when the whole window is −∞, where
-        # PyTorch also returns the first position of the window inside A
-        rows = torch.arange(-ph, H + ph, device=A.device).clamp_(0, H - 1)
-        cols = torch.arange(-pw, W + pw, device=A.device).clamp_(0, W - 1)
-        pos = _windows((rows[:, None] * W + cols[None, :])[None, None], k, s)
-        pos = pos.reshape(1, 1, H_out, W_out, kh * kw)
-        # cache: where each maximum came from (what PyTorch calls the indices)
-        idx = pos.expand(m, C, -1, -1, -1).gather(-1, j.unsqueeze(-1)).squeeze(-1)
+        # the window max taken one axis at a time; the first maximum of each row of the
+        # window, then the first (topmost) of those, is the first maximum in row-major order
+        # M[r, x] = max_v A_pad[r, s·x + v],  v* = the first v holding it
+        M, v_star, _ = _first_max(A_pad.unfold(3, kw, sw))
+        # Z[y, x] = max_u M[s·y + u, x],  u* = the first u holding it, v* of that row
+        Z, u_star, v_win = _first_max(M.unfold(2, kh, sh), v_star.unfold(2, kh, sh))
+        H_out, W_out = Z.shape[-2:]
+        # (row, col) in A of each maximum: (s·y + u* − p, s·x + v* − p)
+        i32 = {"dtype": torch.int32, "device": A.device}
+        rows = (torch.arange(H_out, **i32) * sh - ph)[:, None] + u_star
+        cols = torch.arange(W_out, **i32) * sw - pw + v_win
+        if ph or pw:
+            # a padded position wins only in a window that is −∞ throughout, where
+            # PyTorch picks the window's first position inside A
+            rows, cols = rows.clamp_min_(0), cols.clamp_min_(0)
+        # cache: the flat index (in H·W) of every maximum — PyTorch's "indices"
+        idx = (rows * W + cols).long()
         ctx.save_for_backward(idx)
         ctx.in_shape = A.shape
-        return Z
+        # a 1 × 1 window would hand back a view of A: copy it
+        return Z.clone(memory_format=torch.contiguous_format) if kh * kw == 1 else Z.contiguous()
 
     @staticmethod
     @once_differentiable
@@ -101,7 +132,7 @@ class MaxPool2d(torch.autograd.Function):
 
 
 class AvgPool2d(torch.autograd.Function):
-    """Z = mean of each kh × kw window (stride s, zero padding p counted) with a hand-written backward."""
+    """Z = mean of each kh × kw window (stride s, zero padding p counted), hand-written backward."""
 
     @staticmethod
     def forward(
@@ -112,13 +143,15 @@ class AvgPool2d(torch.autograd.Function):
         p: tuple[int, int],
     ) -> torch.Tensor:
         """A: (m, C, H, W) → Z: (m, C, H_out, W_out)."""
-        (ph, pw) = p
+        (kh, kw), (sh, sw), (ph, pw) = k, s, p
         A_pad = F.pad(A, (pw, pw, ph, ph)) if ph or pw else A
-        # Z = (1 / (kh·kw)) Σ_{u,v} A_pad[s·y + u, s·x + v]
-        Z = _windows(A_pad, k, s).sum((-2, -1)) / (k[0] * k[1])
+        # the window sum one axis at a time: R[r, x] = Σ_v A_pad[r, s·x + v]
+        R = _window_sum(A_pad.unfold(3, kw, sw))
+        # Z = (1 / (kh·kw)) Σ_u R[s·y + u, x] = (1 / (kh·kw)) Σ_{u,v} A_pad[s·y + u, s·x + v]
+        Z = _window_sum(R.unfold(2, kh, sh)) / (kh * kw)
         ctx.in_shape = A.shape
         ctx.geometry = (k, s, p)
-        return Z
+        return Z.contiguous()
 
     @staticmethod
     @once_differentiable
@@ -126,22 +159,19 @@ class AvgPool2d(torch.autograd.Function):
         """dZ: (m, C, H_out, W_out) → dA: (m, C, H, W)."""
         m, C, H, W = ctx.in_shape
         (kh, kw), (sh, sw), (ph, pw) = ctx.geometry
-        H_out, W_out = dZ.shape[-2:]
         # every position of a window gets an equal share: dA_pad[s·y + u, s·x + v] += dZ / (kh·kw)
         share = dZ / (kh * kw)
         dA_pad = dZ.new_zeros(m, C, H + 2 * ph, W + 2 * pw)
-        if sh >= kh and sw >= kw:
-            # windows do not overlap: write every share into its window in one go
-            _windows(dA_pad, (kh, kw), (sh, sw)).copy_(
-                share[..., None, None].expand(-1, -1, -1, -1, kh, kw)
-            )
-        else:
-            # overlapping windows accumulate: one strided slice per kernel offset (u, v)
-            for u in range(kh):
-                for v in range(kw):
-                    dA_pad[
-                        :, :, u : u + sh * (H_out - 1) + 1 : sh, v : v + sw * (W_out - 1) + 1 : sw
-                    ] += share
+        # window view of dA_pad (m, C, H_out, W_out, kh, kw): writes land in dA_pad
+        win = dA_pad.unfold(2, kh, sh).unfold(3, kw, sw)
+        overlapping = sh < kh or sw < kw
+        # one strided slice per kernel offset (u, v)
+        for u in range(kh):
+            for v in range(kw):
+                if overlapping:
+                    win[..., u, v] += share  # overlapping windows accumulate
+                else:
+                    win[..., u, v] = share  # each position is in at most one window
         # the padding is not part of A: crop it
         dA = dA_pad[:, :, ph : ph + H, pw : pw + W]
         return dA.contiguous(), None, None, None
