@@ -56,30 +56,28 @@ class BatchNorm(torch.autograd.Function):
         dims, shape, m = _channel_layout(X)
         if training:
             # μ = (1/m) Σ X
-            mu = X.sum(dims) / m
-            # X − μ  (the buffer becomes Y below: one allocation for the whole forward)
-            Y = torch.sub(X, mu.view(shape))
-            # σ² = (1/m) Σ (X − μ)²   (a dot product per channel: no temporary)
-            var = torch.linalg.vecdot(Y.reshape(*Y.shape[:2], -1), Y.reshape(*Y.shape[:2], -1))
-            var = var.sum(0) / m
-            # invstd = 1 / √(σ² + ε)
-            invstd = torch.rsqrt(var + eps)
+            mu = X.mean(dims)
+            mu_c = mu.view(shape)  # per-channel values broadcast as (1, C, 1, …)
+            # (X − μ)², squared in the buffer that becomes Y (the forward allocates only Y)
+            Y = torch.sub(X, mu_c).square_()
+            # σ² = (1/m) Σ (X − μ)²
+            var = Y.sum(dims).div_(m)
             if running_mean is not None:
                 # running_mean ← (1 − momentum) running_mean + momentum μ
-                running_mean.mul_(1 - momentum).add_(mu, alpha=momentum)
+                running_mean.lerp_(mu, momentum)
             if running_var is not None:
                 # running_var ← (1 − momentum) running_var + momentum σ² m/(m − 1)
-                running_var.mul_(1 - momentum).add_(var, alpha=momentum * m / (m - 1))
+                running_var.lerp_(var * (m / (m - 1)), momentum)
+            torch.sub(X, mu_c, out=Y)
         else:
-            mu = running_mean.detach().clone()
-            # invstd = 1 / √(running_var + ε)
-            invstd = torch.rsqrt(running_var.detach() + eps)
+            mu, var = running_mean.clone(), running_var
             Y = torch.sub(X, mu.view(shape))
+        # invstd = 1 / √(σ² + ε)
+        invstd = torch.rsqrt(var + eps)
         # Y = γ X̂ + β = (X − μ)·(γ·invstd) + β
-        scale = invstd if gamma is None else gamma.detach() * invstd
-        Y.mul_(scale.view(shape))
+        Y.mul_((invstd if gamma is None else gamma * invstd).view(shape))
         if beta is not None:
-            Y.add_(beta.detach().view(shape))
+            Y.add_(beta.view(shape))
         ctx.save_for_backward(X, gamma, mu, invstd)
         ctx.training = training
         return Y
@@ -91,36 +89,28 @@ class BatchNorm(torch.autograd.Function):
         X, gamma, mu, invstd = ctx.saved_tensors
         dims, shape, m = _channel_layout(X)
         need_dX, need_dgamma, need_dbeta = (ctx.needs_input_grad[i] for i in (0, 3, 4))
-        dX = dgamma = dbeta = None
-        # γ·invstd, the per-channel slope of Y in X̂ scaled back to X
+        full_dX = need_dX and ctx.training  # the batch statistics depend on X
+        # γ·invstd: the slope of Y in X when μ and σ² are held fixed
         k = invstd if gamma is None else gamma * invstd
-        if not (need_dgamma or (ctx.training and need_dX)):
-            if need_dbeta:
-                # dβ = Σ dY
-                dbeta = dY.sum(dims)
-            if need_dX:
-                # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
-                dX = dY * k.view(shape)
-            return dX, None, None, None, dbeta, None, None, None
-        # dβ = Σ dY
-        sum_dY = dY.sum(dims)
-        # X − μ   (the buffer becomes dX below)
-        dX = torch.sub(X, mu.view(shape))
-        # dγ = Σ dY·X̂ = invstd · Σ dY·(X − μ)
-        dot = torch.linalg.vecdot(dY.reshape(*dY.shape[:2], -1), dX.reshape(*dX.shape[:2], -1))
-        sum_dY_xhat = dot.sum(0) * invstd
-        if need_dX:
-            if ctx.training:
-                # dX = (γ·invstd/m)(m·dY − Σ dY − X̂ Σ dY·X̂)
-                #    = k·dY − k·(Σ dY)/m − (X − μ)·k·invstd·(Σ dY·X̂)/m,   k = γ·invstd
-                dX.mul_((-k * invstd * sum_dY_xhat / m).view(shape))
-                dX.add_((-k * sum_dY / m).view(shape))
-                dX.addcmul_(dY, k.view(shape))
-            else:
-                # dX = dY · γ · invstd
-                torch.mul(dY, k.view(shape), out=dX)
-        else:
-            dX = None
+        buf = sum_dY = sum_dY_xhat = dX = None
+        if need_dbeta or full_dX:
+            # dβ = Σ dY
+            sum_dY = dY.sum(dims)
+        mu_c = mu.view(shape)
+        if need_dgamma or full_dX:
+            # dγ = Σ dY·X̂ = invstd · Σ dY·(X − μ)   (the product is formed in dX's buffer)
+            buf = torch.sub(X, mu_c)
+            sum_dY_xhat = buf.mul_(dY).sum(dims).mul_(invstd)
+        if full_dX:
+            # dX = (γ·invstd/m)(m·dY − Σ dY − X̂ Σ dY·X̂)
+            #    = k · (dY − [(X − μ)·invstd·(Σ dY·X̂)/m + (Σ dY)/m]),   k = γ·invstd
+            dX = torch.sub(X, mu_c, out=buf)
+            dX.mul_((invstd * sum_dY_xhat).div_(m).view(shape))
+            dX.add_((sum_dY / m).view(shape))
+            torch.sub(dY, dX, out=dX).mul_(k.view(shape))
+        elif need_dX:
+            # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
+            dX = torch.mul(dY, k.view(shape), out=buf) if buf is not None else dY * k.view(shape)
         dgamma = sum_dY_xhat if need_dgamma else None
         dbeta = sum_dY if need_dbeta else None
         return dX, None, None, dgamma, dbeta, None, None, None
