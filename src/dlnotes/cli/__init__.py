@@ -1,1 +1,1 @@
-"""Command-line entry points: dlnotes-train."""
+"""Command-line entry points: dlnotes-train and dlnotes-report."""

@@ -46,7 +46,9 @@ class Task(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.scheduler_monitor = scheduler_monitor
         # keyed "<stage>_loss" / "<stage>_acc": a plain "train" key would shadow Module.train
-        self.metrics = torch.nn.ModuleDict({f"{s}_loss": MeanMetric() for s in STAGES})
+        self.metrics = torch.nn.ModuleDict(
+            {f"{s}_loss": MeanMetric(nan_strategy="disable") for s in STAGES}
+        )
         self.classification = model.task in ("binary", "multiclass")
         if self.classification:
             acc = (
@@ -64,7 +66,7 @@ class Task(L.LightningModule):
         Z = self.model(X)
         J = self.model.loss(Z, Y)
         m = Y.shape[0]
-        if not torch.isfinite(J):
+        if stage == "train" and not torch.isfinite(J):
             # a diverged step: the DivergenceMonitor stops the run; the curves end here
             return J
         self.metrics[f"{stage}_loss"].update(J.detach(), weight=m)
