@@ -109,10 +109,12 @@ def test_metrics_json_agrees_with_the_logged_scalars(single_run):
     assert hp == pytest.approx(metrics["val_loss"], rel=1e-6)
 
 
-def test_sweep_runs_every_job_in_its_own_folder(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
+def test_sweep_runs_every_job_in_its_own_folder(tmp_path, launcher):
     proc = run_cli(
         [
             "-m",
+            *launcher,
             "data=moons",
             "data.n_samples=100",
             "model.activation=tanh,relu",

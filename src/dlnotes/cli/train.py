@@ -57,7 +57,6 @@ def register_resolvers() -> None:
 
 
 register_resolvers()
-console = Console(stderr=True)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -65,6 +64,8 @@ def main(cfg: DictConfig) -> float | None:
     """Train one configuration; return the optimized metric to Hydra's sweeper."""
     from dlnotes.training.run import train  # heavy imports after Hydra parsed the CLI
 
+    # created here, not at import: the joblib launcher pickles this function by value
+    console = Console(stderr=True)
     hc = HydraConfig.get()
     run_dir = hc.runtime.output_dir
     if cfg.get("print_config"):
