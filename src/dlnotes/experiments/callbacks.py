@@ -1,0 +1,157 @@
+"""Callbacks of the experiment suite (``experiments/``).
+
+:class:`NumpyInit` draws the initial weights exactly as a NumPy assignment does, so that
+a run can be compared number for number with a published one.
+
+:class:`History` records the curves a demo is about — loss and accuracy of the model on
+the *whole* training and validation splits, measured in eval mode after the epoch (not
+the running mean over the epoch's batches with dropout on that the Task logs) — writes
+them to ``history.json`` in the run folder and logs them to TensorBoard under
+``eval/``. For binary data it also measures both candidate losses of notes 002 on the
+same predictions, A = P(y = 1 | x):
+
+- ``bce`` = −mean[y log A + (1 − y) log(1 − A)] (the cross-entropy the notes prefer),
+- ``mse`` = mean (A − y)² (the "non-convex" choice),
+- ``slope`` = mean A(1 − A) = mean σ'(Z), the factor that multiplies every gradient of
+  sigmoid + MSE (dZ = 2(A − Y)·σ'(Z)/m) and that the cross-entropy cancels
+  (dZ = (A − Y)/m); ``wrong_slope`` the same mean over the misclassified points only
+  (None when there are none): how hard MSE lets the errors pull,
+
+and the accuracy of thresholding A at 0.5 — also for a model trained with MSE, whose Task
+treats it as regression and logs no accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+
+from dlnotes.training.callbacks import tensorboard_logger
+from dlnotes.training.metrics_file import write_json
+
+_EPS = 1e-7
+_CHUNK = 8192  # samples per forward pass
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: Tensor, Y: Tensor, task: str) -> dict[str, float]:
+    """Loss (the model's own), accuracy and, for binary data, bce / mse / slope of
+    ``model`` on (X, Y), in eval mode (restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        p = next(model.parameters())
+        Z = torch.cat([model(x.to(p.device, p.dtype)) for x in X.split(_CHUNK)])
+        Y = Y.to(p.device)
+        out = {"loss": float(model.loss(Z, Y))}
+        if task == "binary":
+            A = model.probabilities(Z).reshape(Y.shape).double().clamp(_EPS, 1 - _EPS)
+            y = Y.double()
+            out["acc"] = float(((A > 0.5).double() == y).double().mean())
+            out["bce"] = float(-(y * A.log() + (1 - y) * (1 - A).log()).mean())
+            out["mse"] = float(((A - y) ** 2).mean())
+            out["slope"] = float((A * (1 - A)).mean())
+            wrong = (A > 0.5).double() != y
+            out["wrong_slope"] = float((A * (1 - A))[wrong].mean()) if wrong.any() else math.nan
+        elif task == "multiclass":
+            out["acc"] = float((Z.argmax(dim=-1) == Y).double().mean())
+        return out
+    finally:
+        model.train(was_training)
+
+
+class History(Callback):
+    """Full-split curves every ``every_n_epochs`` epochs, once before training (epoch 0)
+    and once at the end of fit.
+
+    Each record: ``epoch`` (epochs completed), ``step`` (optimizer steps), and
+    ``<split>_<name>`` for split in ``splits`` and name in loss, acc (classification) and
+    bce, mse, slope, wrong_slope (binary). Written to ``<run folder>/<filename>`` (the trainer's
+    ``default_root_dir``) at the end of fit; logged as ``eval/<split>_<name>`` at the
+    record's step. The datamodule must expose ``X_<split>`` / ``y_<split>`` and ``spec``.
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        filename: str = "history.json",
+        splits: tuple[str, ...] | list[str] = ("train", "val"),
+    ) -> None:
+        super().__init__()
+        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}")
+        self.every_n_epochs = every_n_epochs
+        self.filename = filename
+        self.splits = tuple(splits)
+        self.records: list[dict[str, Any]] = []
+
+    def _record(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        step = trainer.global_step
+        if self.records and self.records[-1]["step"] == step:
+            return
+        dm = trainer.datamodule
+        model = getattr(pl_module, "model", pl_module)
+        task = dm.spec.task
+        record: dict[str, Any] = {"epoch": epoch, "step": step}
+        for split in self.splits:
+            X, Y = getattr(dm, f"X_{split}"), getattr(dm, f"y_{split}")
+            for name, value in evaluate(model, X, Y, task).items():
+                record[f"{split}_{name}"] = value if math.isfinite(value) else None
+        self.records.append(record)
+        logger = tensorboard_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            for key, value in record.items():
+                if key not in ("epoch", "step") and value is not None:
+                    logger.experiment.add_scalar(f"eval/{key}", value, step)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.records = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._record(trainer, pl_module, trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs == 0:
+            self._record(trainer, pl_module, epoch)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after fit, current_epoch counts the epochs completed
+        self._record(trainer, pl_module, trainer.current_epoch)
+        if trainer.is_global_zero:
+            write_json(Path(trainer.default_root_dir) / self.filename, {"records": self.records})
+
+
+class NumpyInit(Callback):
+    """Initial weights drawn as NumPy code draws them: ``np.random.seed(seed)``, then
+    for every weight matrix in the order of the layers ``W[l] = np.random.randn(n[l],
+    n[l-1]) * scale`` and ``b[l] = 0`` — e.g. the deeplearning.ai planar assignment's
+    ``initialize_parameters`` (seed 2, scale 0.01). Applied at the start of fit (after
+    the ``init`` config group, which it replaces); a run resumed from a checkpoint keeps
+    the checkpoint's weights.
+    """
+
+    def __init__(self, seed: int = 2, scale: float = 0.01) -> None:
+        super().__init__()
+        self.seed = int(seed)
+        self.scale = float(scale)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.ckpt_path:
+            return
+        rng = np.random.RandomState(self.seed)
+        model = getattr(pl_module, "model", pl_module)
+        with torch.no_grad():
+            for name, P in model.named_parameters():
+                if P.dim() >= 2:
+                    W = rng.randn(*P.shape) * self.scale
+                    P.copy_(torch.as_tensor(W, dtype=P.dtype, device=P.device))
+                elif name.rsplit(".", 1)[-1].startswith("bias"):
+                    P.zero_()

@@ -1,0 +1,237 @@
+"""What the three demos share: the final training-set score, reading a sweep back, tables.
+
+``metrics.json`` keeps ``train_acc`` as Lightning logged it: the mean over the last
+epoch's batches, each scored *before* its own update. The course's tables score the
+*final* parameters on the whole training set; :class:`TrainSetEval` computes exactly that
+at the end of fit and writes it to ``train_eval.json`` beside ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from dlnotes.training.callbacks import tensorboard_logger
+
+TRAIN_EVAL_FILE = "train_eval.json"
+
+
+def _dlnotes_model(pl_module: pl.LightningModule) -> torch.nn.Module:
+    model = getattr(pl_module, "model", None)
+    return model if isinstance(model, torch.nn.Module) else pl_module
+
+
+@torch.no_grad()
+def score(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor) -> dict[str, float]:
+    """Cost J and accuracy of ``model`` on (X, Y) in eval mode (restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        p = next(model.parameters())
+        X, Y = X.to(device=p.device, dtype=p.dtype), Y.to(p.device)
+        Z = model(X)
+        J = float(model.loss(Z, Y))
+        acc = float((model.predict(Z).reshape(-1) == Y.reshape(-1).long()).float().mean())
+    finally:
+        model.train(was_training)
+    return {"train_loss": J, "train_acc": acc}
+
+
+class TrainSetEval(Callback):
+    """Score the final parameters on the whole training set when fit ends.
+
+    Writes ``{"train_loss", "train_acc", "step"}`` to ``<trainer.default_root_dir>/
+    train_eval.json`` (the run folder under ``dlnotes-train``), logs ``final/train_loss``
+    and ``final/train_acc`` to TensorBoard, and keeps the dict in ``self.result``.
+    Needs a datamodule with ``X_train`` / ``y_train`` and a dlnotes classification model.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: dict[str, float] | None = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        dm = getattr(trainer, "datamodule", None)
+        model = _dlnotes_model(pl_module)
+        if dm is None or not hasattr(dm, "X_train") or not hasattr(model, "predict"):
+            return
+        result: dict[str, Any] = score(model, dm.X_train, dm.y_train)
+        result["step"] = trainer.global_step
+        self.result = result
+        if trainer.is_global_zero:
+            path = Path(trainer.default_root_dir) / TRAIN_EVAL_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        logger = tensorboard_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            for key in ("train_loss", "train_acc"):
+                logger.experiment.add_scalar(f"final/{key}", result[key], trainer.global_step)
+
+
+# ------------------------------------------------------------------ reading runs back
+@dataclass
+class Run:
+    """One finished run folder: its metrics, its overrides and its composed config."""
+
+    path: Path
+    metrics: dict[str, Any]
+    overrides: list[str]
+    config: dict[str, Any]
+    train_eval: dict[str, Any] | None = None
+    choices: dict[str, str] = field(default_factory=dict)
+
+    def override(self, key: str, default: str | None = None) -> str | None:
+        """The value given to ``key`` on the command line (or by the sweep), if any."""
+        for item in self.overrides:
+            name, _, value = item.lstrip("+~").partition("=")
+            if name == key:
+                return value
+        return default
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """A value of the composed config by dotted path, e.g. ``model.activation``."""
+        node: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    @property
+    def train_acc(self) -> float | None:
+        """Final-parameter training accuracy when recorded, else metrics.json's."""
+        if self.train_eval is not None:
+            return self.train_eval["train_acc"]
+        return self.metrics.get("train_acc")
+
+
+def _yaml(path: Path) -> Any:
+    """A YAML file as plain containers, unresolved (None when missing)."""
+    if not path.exists():
+        return None
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+
+
+def load_run(path: str | Path, config: DictConfig | None = None) -> Run:
+    """Read ``metrics.json``, ``train_eval.json`` and ``.hydra/`` of one run folder.
+
+    config: the composed config of the run when it has no ``.hydra/`` folder (a run
+            started with :func:`dlnotes.training.run.train` rather than the CLI).
+    """
+    path = Path(path)
+    metrics = json.loads((path / "metrics.json").read_text())
+    hydra_dir = path / ".hydra"
+    overrides = _yaml(hydra_dir / "overrides.yaml") or list(metrics.get("overrides", []))
+    if config is not None:
+        resolved = OmegaConf.to_container(config, resolve=True)
+        resolved.pop("hydra", None)  # type: ignore[union-attr]
+    else:
+        resolved = _yaml(hydra_dir / "config.yaml") or {}
+    hydra_cfg = _yaml(hydra_dir / "hydra.yaml") or {}
+    choices = dict(hydra_cfg.get("hydra", {}).get("runtime", {}).get("choices", {}) or {})
+    train_eval_path = path / TRAIN_EVAL_FILE
+    train_eval = json.loads(train_eval_path.read_text()) if train_eval_path.exists() else None
+    return Run(path, metrics, list(overrides or []), resolved, train_eval, choices)  # type: ignore[arg-type]
+
+
+def load_sweep(sweep_dir: str | Path) -> list[Run]:
+    """Every finished run (a folder with ``metrics.json``) under ``sweep_dir``, in job
+    order."""
+    sweep_dir = Path(sweep_dir)
+    found = sorted(p.parent for p in sweep_dir.rglob("metrics.json"))
+
+    def job_number(p: Path) -> tuple[int, str]:
+        head = p.name.split("_", 1)[0]
+        return (int(head) if head.isdigit() else 1 << 30, p.name)
+
+    return [load_run(p) for p in sorted(found, key=job_number)]
+
+
+def latest_sweep(root: str | Path = "outputs/multirun") -> Path:
+    """The most recent sweep folder ``<root>/<date>/<time>_<id>``."""
+    folders = sorted(p for p in Path(root).glob("*/*") if p.is_dir())
+    if not folders:
+        raise FileNotFoundError(f"no sweep under {root}")
+    return folders[-1]
+
+
+def read_scalars(run_dir: str | Path, tags: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Scalars of a run's TensorBoard events: ``{tag: array of (step, value, wall_time)}``
+    (all tags when ``tags`` is None; a tag that was not logged is left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    available = set(acc.Tags().get("scalars", []))
+    wanted = available if tags is None else [t for t in tags if t in available]
+    return {
+        tag: np.array([(e.step, e.value, e.wall_time) for e in acc.Scalars(tag)], dtype=float)
+        for tag in wanted
+    }
+
+
+# ---------------------------------------------------------------------------- tables
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number for a table ("–" for None)."""
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class TorchThreads(Callback):
+    """Run the fit with ``num_threads`` intra-op threads (restored at teardown).
+
+    The demos' networks are tiny: a (300 × 10) matrix product gains nothing from a second
+    thread, and on a busy 2-core machine the OpenMP hand-off between two threads costs
+    more than the product itself (measured: ~10× slower steps). Two sweep jobs in
+    parallel, one thread each, use the two cores instead.
+    """
+
+    def __init__(self, num_threads: int = 1) -> None:
+        super().__init__()
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.num_threads = int(num_threads)
+        self._before: int | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._before is None:
+            self._before = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._before is not None:
+            torch.set_num_threads(self._before)
+            self._before = None
+
+
+def save_png(fig: Any, path: str | Path, colors: int = 64) -> Path:
+    """Render ``fig`` and save it as a palette PNG of at most ``colors`` colours (a few
+    tens of KB for a README figure instead of ~100), then close it."""
+    from PIL import Image
+
+    from dlnotes.training import plots
+
+    image = Image.fromarray(plots.figure_to_image(fig, close=True))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.quantize(colors=colors, dither=Image.Dither.NONE).save(path, optimize=True)
+    return path
