@@ -14,8 +14,8 @@ same predictions, A = P(y = 1 | x):
 - ``mse`` = mean (A − y)² (the "non-convex" choice),
 - ``slope`` = mean A(1 − A) = mean σ'(Z), the factor that multiplies every gradient of
   sigmoid + MSE (dZ = 2(A − Y)·σ'(Z)/m) and that the cross-entropy cancels
-  (dZ = (A − Y)/m); ``wrong_slope`` the same mean over the misclassified points only
-  (None when there are none): how hard MSE lets the errors pull,
+  (dZ = (A − Y)/m); ``wrong_slope`` the *median* of σ'(Z) over the misclassified points
+  (None when there are none): how hard MSE lets a typical error pull,
 
 and the accuracy of thresholding A at 0.5 — also for a model trained with MSE, whose Task
 treats it as regression and logs no accuracy.
@@ -30,6 +30,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
@@ -52,14 +53,21 @@ def evaluate(model: nn.Module, X: Tensor, Y: Tensor, task: str) -> dict[str, flo
         Y = Y.to(p.device)
         out = {"loss": float(model.loss(Z, Y))}
         if task == "binary":
-            A = model.probabilities(Z).reshape(Y.shape).double().clamp(_EPS, 1 - _EPS)
+            A = model.probabilities(Z.double()).reshape(Y.shape)  # σ in float64: no 1 − A = 0
             y = Y.double()
             out["acc"] = float(((A > 0.5).double() == y).double().mean())
-            out["bce"] = float(-(y * A.log() + (1 - y) * (1 - A).log()).mean())
+            Zy = Z.double().reshape(Y.shape)
+            if torch.allclose(A, torch.sigmoid(Zy)):  # A = σ(Z): the exact, unclamped BCE
+                bce = F.binary_cross_entropy_with_logits(Zy, y)
+            else:
+                A_ = A.clamp(_EPS, 1 - _EPS)
+                bce = -(y * A_.log() + (1 - y) * (1 - A_).log()).mean()
+            out["bce"] = float(bce)
             out["mse"] = float(((A - y) ** 2).mean())
             out["slope"] = float((A * (1 - A)).mean())
             wrong = (A > 0.5).double() != y
-            out["wrong_slope"] = float((A * (1 - A))[wrong].mean()) if wrong.any() else math.nan
+            slope = (A * (1 - A))[wrong]
+            out["wrong_slope"] = float(slope.median()) if wrong.any() else math.nan
         elif task == "multiclass":
             out["acc"] = float((Z.argmax(dim=-1) == Y).double().mean())
         return out

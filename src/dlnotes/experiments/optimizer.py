@@ -111,9 +111,10 @@ def variant_of(run: Run) -> str:
     return run.override("+experiment/optimizers") or run.override("experiment/optimizers") or "?"
 
 
-def _order(run: Run) -> tuple[int, str]:
+def _order(run: Run) -> tuple[bool, int, str]:
     v = variant_of(run)
-    return (VARIANTS.index(v) if v in VARIANTS else len(VARIANTS), run.path.name)
+    numpy_draws = bool(run.get("callbacks.assignment_init.enabled", False))
+    return (numpy_draws, VARIANTS.index(v) if v in VARIANTS else len(VARIANTS), run.path.name)
 
 
 def curves(run: Run) -> dict[str, np.ndarray]:
@@ -136,9 +137,13 @@ def results_table(runs: Sequence[Run]) -> str:
         v = variant_of(run)
         steps, seconds = run.metrics.get("steps") or 0, run.metrics.get("seconds") or 0.0
         batch = run.get("data.batch_size")
+        numpy_draws = bool(run.get("callbacks.assignment_init.enabled", False))
         rows.append(
             [
                 LABELS.get(v, v),
+                "NumPy seed 3 (assignment)"
+                if numpy_draws
+                else f"dlnotes.init, seed {run.get('seed')}",
                 "300 (full)" if batch == "full" else batch,
                 fmt(PUBLISHED.get(v)),
                 f"**{fmt(run.train_acc)}**",
@@ -152,6 +157,7 @@ def results_table(runs: Sequence[Run]) -> str:
         )
     headers = [
         "optimizer (α = 0.0007)",
+        "He weights drawn by",
         "batch",
         "published train acc",
         "ours train acc",
@@ -175,6 +181,8 @@ def figure(runs: Sequence[Run], path: str | Path) -> Path:
             continue
         v = variant_of(run)
         style = {"lw": 1.1, **STYLES.get(v, {}), "label": LABELS.get(v, v)}
+        if run.get("callbacks.assignment_init.enabled", False):
+            style.update(ls="--", lw=0.9, label=f"{style['label']} (NumPy draws)")
         ax_step.plot(c["step"] + 1, c["loss"], **style)
         if "seconds" in c:
             ax_time.plot(c["seconds"], c["loss"], **style)

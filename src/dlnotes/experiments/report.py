@@ -113,7 +113,7 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
-def save_png(fig: Figure, path: str | Path, colors: int = 64) -> Path:
+def save_png(fig: Figure, path: str | Path, colors: int = 32) -> Path:
     """Render ``fig`` and save it as a palette PNG of ``colors`` colours (small files)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def save_png(fig: Figure, path: str | Path, colors: int = 64) -> Path:
 
 
 def image_grid(
-    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int, width: float = 3.2
+    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int, width: float = 2.9
 ) -> Figure:
     """Already-rendered panels (H, W, 3) side by side, ``ncols`` per row, with titles."""
     nrows = math.ceil(len(images) / ncols)
@@ -155,30 +155,45 @@ def _hidden(run: Run) -> list[int]:
 # iterations of gradient descent for the n_h sweep (section 6), 10 000 for n_h = 4
 # (section 4.4, printed "Accuracy: 90%" with %d).
 PLANAR_PUBLISHED = {0: 47.0, 1: 67.5, 2: 67.25, 3: 90.75, 4: 90.5, 5: 91.25, 20: 90.5, 50: 90.75}
+# the same notebook, section 4.4: "Cost after iteration i" of n_h = 4 (expected output)
+PLANAR_PUBLISHED_COSTS = {
+    0: 0.693048,
+    1000: 0.288083,
+    2000: 0.254385,
+    3000: 0.233864,
+    4000: 0.226792,
+    5000: 0.222644,
+    6000: 0.219731,
+    7000: 0.217504,
+    8000: 0.219454,
+    9000: 0.218607,
+}
 
 
 def planar(runs: list[Run], out: Path, **_: Any) -> str:
+    """Accuracy after the last update on the 400 training points (the assignment's
+    ``predict`` after ``nn_model``), from history.json; the decision-boundary grid."""
     rows, panels, titles = [], [], []
     for run in runs:
         hidden = _hidden(run)
         n_h = hidden[0] if hidden else 0
         name = f"n_h = {n_h}" if hidden else "logistic regression"
-        m = run.metrics
+        m, last = run.metrics, run.history[-1]
         rows.append(
             [
                 name,
                 f"{PLANAR_PUBLISHED.get(n_h, float('nan')):.2f}%",
-                pct(m["train_acc"]),
-                pct(m["val_acc"]),
+                pct(last["train_acc"]),
+                pct(last["val_acc"]),
                 pct(m["test_acc"]),
-                f"{m['train_loss']:.4f}",
-                m["steps"],
+                f"{last['train_loss']:.6f}",
+                last["step"],
                 f"{m['seconds']:.1f}",
             ]
         )
         model, dm = load_model(run)
         panels.append(boundary_panel(model, dm.X_train, dm.y_train))
-        titles.append(f"{name}: {100 * m['train_acc']:.2f}% train")
+        titles.append(f"{name}: {100 * last['train_acc']:.2f}% train")
     header = [
         "model",
         "published train acc",
@@ -190,7 +205,15 @@ def planar(runs: list[Run], out: Path, **_: Any) -> str:
         "fit seconds",
     ]
     save_png(image_grid(panels, titles, ncols=4), out / "decision_boundaries.png")
-    return markdown_table(header, rows)
+    tables = [markdown_table(header, rows)]
+    for run in runs:
+        costs = {r["step"]: r["train_loss"] for r in run.history}
+        if _hidden(run) == [4] and all(i in costs for i in PLANAR_PUBLISHED_COSTS):
+            cost_rows = [
+                [i, f"{c:.6f}", f"{costs[i]:.6f}"] for i, c in PLANAR_PUBLISHED_COSTS.items()
+            ]
+            tables.append(markdown_table(["iteration", "published cost", "ours"], cost_rows))
+    return "\n\n".join(tables)
 
 
 def _activation_rows(runs: list[Run], reference: list[Run]) -> list[list[Any]]:
@@ -199,7 +222,8 @@ def _activation_rows(runs: list[Run], reference: list[Run]) -> list[list[Any]]:
         m = run.metrics
         hidden = _hidden(run)
         linear = not hidden or run.cfg.model.get("_target_", "").endswith("LogisticRegression")
-        name = "logistic regression" if linear else f"{hidden}, {run.cfg.model.activation}"
+        regression = "softmax" if m.get("data") == "mnist5k" else "logistic"
+        name = f"{regression} regression" if linear else f"{hidden}, {run.cfg.model.activation}"
         rows.append(
             [name, pct(m["train_acc"]), pct(m["val_acc"]), f"{m['val_loss']:.4f}", m["params"]]
         )
@@ -266,7 +290,7 @@ def loss_choice(runs: list[Run], out: Path, seed: int = 1, **_: Any) -> str:
     ax_acc.set(xlabel="gradient-descent step", ylabel="training accuracy", ylim=(0, 1.02))
     ax_acc.set_title(f"accuracy (seed {seed})", fontsize=10)
     ax_acc.legend(fontsize=8)
-    ax_slope.set(xlabel="gradient-descent step", ylabel="mean σ'(Z) over the wrong points")
+    ax_slope.set(xlabel="gradient-descent step", ylabel="median σ'(Z) of the wrong points")
     ax_slope.set_yscale("log")
     ax_slope.set_title("MSE multiplies their pull by σ'(Z)", fontsize=10)
     _loss_landscape(ax_land, shown)
@@ -278,8 +302,8 @@ def loss_choice(runs: list[Run], out: Path, seed: int = 1, **_: Any) -> str:
         "train acc at step 0",
         "train acc at end",
         "val acc at end",
-        "σ'(Z) of wrong points at 0",
-        "σ'(Z) of wrong points at end",
+        "median σ'(Z) of the wrong points at 0",
+        "… at end",
         "steps",
     ]
     return markdown_table(header, rows)
@@ -356,11 +380,16 @@ def _curves_grid(runs: list[Run], titles: list[str], ncols: int) -> Figure:
     nrows = math.ceil(len(runs) / ncols)
     fig = plots.new_figure((3.6 * ncols, 2.7 * nrows))
     top = max(max(run.curve("val_loss")[1].max(), run.curve("train_loss")[1].max()) for run in runs)
+    right = max(run.curve("val_loss")[0].max() for run in runs)
     for k, (run, title) in enumerate(zip(runs, titles)):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         ax.plot(*run.curve("train_loss"), color=plots.PLAYGROUND_BLUE, label="train")
-        ax.plot(*run.curve("val_loss"), color=plots.PLAYGROUND_ORANGE, label="validation")
+        steps, val = run.curve("val_loss")
+        ax.plot(steps, val, color=plots.PLAYGROUND_ORANGE, label="validation")
+        best = int(np.argmin(val))
+        ax.plot(steps[best], val[best], "o", color="k", ms=4, label="min val loss")
         ax.set_ylim(0, min(top * 1.05, 2.5))
+        ax.set_xlim(0, right)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("cross-entropy", fontsize=8)
@@ -388,11 +417,13 @@ def fitting(runs: list[Run], out: Path, **_: Any) -> str:
 
 
 def _remedy(run: Run) -> str:
-    return run.override("experiment/fitting_remedies", "none") or "none"
+    name = run.override("experiment/fitting_remedies", "none") or "none"
+    model = run.cfg.model._target_.split(".")[-2]
+    return name if model == "DeepMLP" else f"{name} ({model})"
 
 
 def fitting_remedies(runs: list[Run], out: Path, **_: Any) -> str:
-    rows = _fit_rows(runs, lambda r: f"{_remedy(r)} ({r.cfg.model._target_.split('.')[-2]})")
+    rows = _fit_rows(runs, _remedy)
     save_png(_curves_grid(runs, [_remedy(r) for r in runs], ncols=3), out / "remedies.png")
     return markdown_table(FIT_HEADER, rows)
 
