@@ -7,7 +7,10 @@ launcher holds), and with it the module-level ``rich.console.Console`` it refers
 lock cannot be pickled: every joblib sweep fails with "cannot pickle '_thread.RLock'
 object". Registering a reducer for ``Console`` before the launch (``on_multirun_start``
 runs in the parent process) lets the console travel as "a new Console on the same
-stream". Harmless once the CLI no longer keeps a console at module level.
+stream". Harmless once the CLI no longer keeps a console at module level — which it no
+longer does since commit 3dc24f3 (the console is created inside ``main``): the callback
+is now a no-op kept only for the experiment configs that still list it; it can go with
+them.
 """
 
 from __future__ import annotations

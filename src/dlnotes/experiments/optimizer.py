@@ -24,7 +24,10 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader, Sampler
 
+from dlnotes.data.base import collate_batch
+from dlnotes.data.toy2d import MoonsDataModule
 from dlnotes.experiments.common import (
     Run,
     fmt,
@@ -58,6 +61,42 @@ STYLES: dict[str, dict[str, Any]] = {
     "adagrad": {"color": "#9467bd", "ls": "-"},
     "adam": {"color": "#8c564b", "ls": "-"},
 }
+
+
+class AssignmentMinibatches(Sampler[list[int]]):
+    """The assignment's ``random_mini_batches``: at its e-th epoch (e = 1, 2, …) the
+    ``m`` rows are shuffled by ``np.random.seed(seed + e); np.random.permutation(m)`` and
+    cut in order into batches of ``batch_size`` (the last one smaller). ``seed`` = 10 as
+    in the assignment's ``model``. Every ``iter()`` is one epoch."""
+
+    def __init__(self, m: int, batch_size: int = 64, seed: int = 10) -> None:
+        self.m, self.batch_size, self.seed = int(m), int(batch_size), int(seed)
+        self.epoch = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.epoch += 1
+        order = np.random.RandomState(self.seed + self.epoch).permutation(self.m)
+        for k in range(0, self.m, self.batch_size):
+            yield order[k : k + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return -(-self.m // self.batch_size)
+
+
+class AssignmentMoonsDataModule(MoonsDataModule):
+    """:class:`~dlnotes.data.toy2d.MoonsDataModule` whose training batches come in the
+    assignment's order (:class:`AssignmentMinibatches`); everything else unchanged.
+    ``data._target_=dlnotes.experiments.optimizer.AssignmentMoonsDataModule``."""
+
+    def train_dataloader(self) -> DataLoader:
+        data = self.dataset("train")
+        size = len(data) if self.batch_size == "full" else int(self.batch_size)
+        return DataLoader(
+            data,
+            batch_sampler=AssignmentMinibatches(len(data), size),
+            num_workers=self.num_workers,
+            collate_fn=collate_batch,
+        )
 
 
 class ElapsedTime(Callback):
