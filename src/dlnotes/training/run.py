@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -21,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from dlnotes import init
 from dlnotes.models import Model
 from dlnotes.training.metrics_file import final_metrics, write_json
-from dlnotes.training.task import Task
 
 # in-memory tensors need no worker processes; a library deprecation users cannot act on
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
@@ -38,7 +38,7 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> Model:
     return model
 
 
-def build_task(cfg: DictConfig, model: Model) -> Task:
+def build_task(cfg: DictConfig, model: Model) -> L.LightningModule:
     """Wrap ``model`` with the optimizer and optional scheduler of the config."""
     scheduler, interval, monitor = None, "epoch", "val/loss"
     if cfg.get("scheduler"):
@@ -46,7 +46,10 @@ def build_task(cfg: DictConfig, model: Model) -> Task:
         interval = sched_cfg.pop("interval", "epoch")
         monitor = sched_cfg.pop("monitor", "val/loss")
         scheduler = instantiate(sched_cfg)
-    return Task(
+    # cfg.task picks the LightningModule (default: Task); a demo may bring its own
+    task_cfg = cfg.get("task") or {"_target_": "dlnotes.training.task.Task"}
+    return instantiate(
+        task_cfg,
         model,
         optimizer=instantiate(cfg.optimizer),
         scheduler=scheduler,
@@ -85,6 +88,8 @@ def train(
 ) -> dict[str, Any]:
     """Fit, test, write ``metrics.json`` into ``run_dir`` and return its content."""
     run_dir = Path(run_dir)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = build_model(cfg, datamodule)
@@ -106,7 +111,7 @@ def train(
         # final weights: val (also when max_steps ended the fit mid-epoch) and test
         final.update(trainer.validate(task, datamodule=datamodule, verbose=False)[0])
         final.update(trainer.test(task, datamodule=datamodule, verbose=False)[0])
-    metrics = final_metrics(final, classification=task.classification)
+    metrics = final_metrics(final, classification=getattr(task, "classification", False))
     result: dict[str, Any] = {
         **metrics,
         "epochs": trainer.current_epoch,
