@@ -1,4 +1,4 @@
-"""experiment=activation (and activation_mnist): with a non-linear g the network draws
+"""experiment=activation (and activation-mnist): with a non-linear g the network draws
 the circle; with g = identity it is W'x + b' (notes 002, "Need for non-linear activation")
 — the same linear boundary as logistic regression, no better."""
 
@@ -60,7 +60,7 @@ def test_identity_network_is_no_better_than_logistic_regression(run_experiment):
 
 def test_identity_network_on_digits_is_a_softmax_regression(run_experiment):
     identity = run_experiment(
-        "activation_mnist",
+        "activation-mnist",
         "model.activation=identity",
         "data.train_size=1000",
         "trainer.max_epochs=2",

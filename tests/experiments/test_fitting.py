@@ -1,5 +1,5 @@
 """experiment=fitting (notes 001, "Spotting Underfitting and Overfitting") and its
-remedies, experiment=fitting_remedies, on reduced budgets."""
+remedies, experiment=fitting-remedies, on reduced budgets."""
 
 import pytest
 import torch
@@ -34,8 +34,8 @@ def test_under_fit_is_bad_on_train_and_val(run_experiment):
 
 def test_early_stopping_ends_the_run_near_the_minimum(run_experiment):
     result = run_experiment(
-        "fitting_remedies",
-        "experiment/fitting_remedies=early_stopping",
+        "fitting-remedies",
+        "experiment/fitting-remedies=early_stopping",
         "data.train_size=200",
         "trainer.max_steps=1000",
         keep=("history", "early_stopping"),

@@ -13,10 +13,9 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 
 from dlnotes.data.toy2d import CirclesDataModule
+from dlnotes.experiments.callbacks import NumpyInit, numpy_init_
 from dlnotes.experiments.common import load_run
 from dlnotes.experiments.initialization import (
-    AssignmentInit,
-    assignment_init_,
     init_statistics,
     model_of,
     row_spread,
@@ -100,14 +99,14 @@ def test_large_init_saturates_the_output_and_he_keeps_the_scale():
         assert 0.05 < layer["std"] < 5
 
 
-def test_assignment_init_draws_the_assignments_numpy_weights():
+def test_numpy_init_draws_the_assignments_numpy_weights():
     model = DeepMLP(2, [10, 5], 1, "relu")
-    assert assignment_init_(model, "he", seed=3)
+    assert numpy_init_(model, "he", seed=3)
     rng = np.random.RandomState(3)
     for (n, n_prev), W in zip(
         [(10, 2), (5, 10), (1, 5)], [model.body[0].weight, model.body[2].weight, model.head.weight]
     ):
         expected = rng.randn(n, n_prev) * np.sqrt(2.0 / n_prev)
         np.testing.assert_allclose(W.detach().double().numpy(), expected, rtol=1e-6)
-    assert not assignment_init_(model, "xavier")
-    assert AssignmentInit("he").enabled is False
+    assert not numpy_init_(model, "xavier", seed=3)
+    assert NumpyInit(3, "he", enabled=False).enabled is False

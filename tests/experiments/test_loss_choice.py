@@ -1,4 +1,4 @@
-"""experiment=loss_choice: logistic regression from a large initialization (W = 10·randn)
+"""experiment=loss-choice: logistic regression from a large initialization (W = 10·randn)
 whose boundary is backwards (seed 1: 82% of the points wrong). With the cross-entropy the
 wrong, saturated points pull with dZ = A − Y ≈ ±1 and the boundary flips within tens of
 steps; with sigmoid + MSE their pull is 2(A − Y)·σ'(Z) ≈ 0 and the run sits on a plateau
@@ -14,7 +14,7 @@ STEPS = "trainer.max_epochs=100"  # full-batch gradient-descent steps, lr 0.1
 def logistic(run_experiment):
     def fit(init: str, loss: str):
         # seed 1: the sweep's figure seed (config.yaml's seed: 0 would win over the file's)
-        return run_experiment("loss_choice", "seed=1", f"init={init}", f"model.loss={loss}", STEPS)
+        return run_experiment("loss-choice", "seed=1", f"init={init}", f"model.loss={loss}", STEPS)
 
     return fit
 

@@ -5,7 +5,9 @@ dlnotes-report outputs/runs/2025-01-01/12-00-00_cd34_data=moons # one run
 dlnotes-report outputs --metrics val_loss val_acc --out reports # everything, chosen metrics
 
 Writes report.md, report.csv, curves_<job>.png and overlay_<metric>.png into the folder
-(or --out), prints the Markdown table and the files written.
+(or --out), prints the Markdown table and the files written. A sweep of a demo
+(``dlnotes-train -m experiment=<demo>``) also gets that demo's tables and figures, as in
+its README (``<demo>.md`` and PNGs; ``--demo`` names the demo, ``--demo none`` skips it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from dlnotes.experiments import DEMO_REPORTS, demo_report, detect_demo
 from dlnotes.training.report import OVERLAYS, ReportError, write_report
 
 EXIT_USAGE = 2
@@ -39,7 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--out", metavar="DIR", help="where to write (default: the folder)")
+    parser.add_argument(
+        "--demo",
+        choices=[*sorted(DEMO_REPORTS), "none"],
+        help="add this demo's tables and figures (default: the experiment the runs used)",
+    )
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="single run folders a demo compares with (e.g. logistic regression)",
+    )
     return parser
+
+
+def _demo_section(args: argparse.Namespace, jobs: Sequence[Path]) -> list[Path]:
+    """Write the demo's tables (``<demo>.md``) and figures; print the tables."""
+    name = args.demo if args.demo else detect_demo(jobs)
+    if name is None or name == "none":
+        return []
+    out = Path(args.out or args.folder)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    tables = demo_report(name, jobs, out, [Path(r) for r in args.reference])
+    md = out / f"{name}.md"
+    md.write_text(f"# {name}\n\n{tables}\n")
+    print(f"\n## {name}\n\n{tables}")
+    written = [p for p in sorted(out.glob("*.png")) if before.get(p) != p.stat().st_mtime_ns]
+    return [md, *written]
 
 
 def _split_metrics(values: Sequence[str] | None) -> list[str] | None:
@@ -62,10 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dlnotes-report: cannot write{where}: {exc.strerror or exc}.", file=sys.stderr)
         return 1
     print(report.markdown_table)
+    files = [*report.files, *_demo_section(args, [job.path for job in report.jobs])]
     print()
     print(f"{report.summary()}.")
     print("Wrote:")
-    for path in report.files:
+    for path in files:
         print(f"  {path}")
     return 0
 

@@ -9,7 +9,7 @@ subclass of :class:`~dlnotes.data.images.MNIST5kDataModule` that takes every arg
 ranges of :class:`RandomAffine`, and only changes what the *training* data loader hands
 out. ``X_train`` / ``y_train``, the validation and test splits are the clean images.
 
-Select it from an experiment (see ``conf/experiment/fitting_remedies/augment.yaml``)::
+Select it from an experiment (see ``conf/experiment/fitting-remedies/augment.yaml``)::
 
     data:
       _target_: dlnotes.experiments.augment.AugmentedMNIST5kDataModule

@@ -24,6 +24,7 @@ treats it as regression and logs no accuracy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 
 from dlnotes.training.callbacks import tensorboard_logger
@@ -137,29 +139,64 @@ class History(Callback):
             write_json(Path(trainer.default_root_dir) / self.filename, {"records": self.records})
 
 
+# W[l] = randn(n[l], n[l-1]) · scale(n[l-1]), as the deeplearning.ai assignments draw it
+NUMPY_SCALES: dict[str, Callable[[int], float]] = {
+    "large": lambda n_prev: 10.0,
+    "he": lambda n_prev: math.sqrt(2.0 / n_prev),
+    "he_normal": lambda n_prev: math.sqrt(2.0 / n_prev),
+    "lecun": lambda n_prev: math.sqrt(1.0 / n_prev),
+    "lecun_normal": lambda n_prev: math.sqrt(1.0 / n_prev),
+    "small": lambda n_prev: 0.01,
+}
+"""The initializations the assignments have, by the name of the ``init`` config group."""
+
+
+@torch.no_grad()
+def numpy_init_(model: nn.Module, scale: float | str, seed: int) -> bool:
+    """Re-draw the weights as a NumPy assignment does: ``np.random.seed(seed)``, then for
+    every weight matrix in layer order ``W[l] = randn(n[l], n[l-1]) * scale`` and every
+    bias 0. ``scale``: a number, a name of :data:`NUMPY_SCALES`, or "zeros" (W = 0).
+    Returns False (and changes nothing) for a name the assignments do not have."""
+    if isinstance(scale, str) and scale != "zeros" and scale not in NUMPY_SCALES:
+        return False
+    rng = np.random.RandomState(seed)
+    for name, P in model.named_parameters():
+        if P.dim() >= 2:
+            n_prev = P[0].numel()  # W[l] is (n[l], n[l-1]): its fan-in
+            if scale == "zeros":
+                P.zero_()
+                continue
+            factor = NUMPY_SCALES[scale](n_prev) if isinstance(scale, str) else float(scale)
+            P.copy_(torch.as_tensor(rng.randn(*P.shape) * factor, dtype=P.dtype, device=P.device))
+        elif name.rsplit(".", 1)[-1].startswith("bias"):
+            P.zero_()
+    return True
+
+
 class NumpyInit(Callback):
-    """Initial weights drawn as NumPy code draws them: ``np.random.seed(seed)``, then
-    for every weight matrix in the order of the layers ``W[l] = np.random.randn(n[l],
-    n[l-1]) * scale`` and ``b[l] = 0`` — e.g. the deeplearning.ai planar assignment's
-    ``initialize_parameters`` (seed 2, scale 0.01). Applied at the start of fit (after
-    the ``init`` config group, which it replaces); a run resumed from a checkpoint keeps
-    the checkpoint's weights.
+    """At fit start, replace the weights drawn by ``dlnotes.init`` (PyTorch's generator)
+    by a NumPy assignment's draws (:func:`numpy_init_`) when ``enabled`` — e.g. the
+    planar assignment (seed 2, scale 0.01) or the initialization and optimization
+    assignments (seed 3, ``scale=${init.scheme}``), so that a run can be compared number
+    for number with a published one. A run resumed from a checkpoint keeps its weights.
+
+    scale: a number, or the name of an initialization (zeros, small, large, he, lecun);
+           for a name the assignments do not have the weights stay as ``dlnotes.init``
+           drew them, with a warning.
     """
 
-    def __init__(self, seed: int = 2, scale: float = 0.01) -> None:
+    def __init__(self, seed: int = 2, scale: float | str = 0.01, enabled: bool = True) -> None:
         super().__init__()
-        self.seed = int(seed)
-        self.scale = float(scale)
+        self.seed, self.scale, self.enabled = int(seed), scale, bool(enabled)
+        self.applied = False
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.ckpt_path:
+        if not self.enabled or trainer.ckpt_path:
             return
-        rng = np.random.RandomState(self.seed)
         model = getattr(pl_module, "model", pl_module)
-        with torch.no_grad():
-            for name, P in model.named_parameters():
-                if P.dim() >= 2:
-                    W = rng.randn(*P.shape) * self.scale
-                    P.copy_(torch.as_tensor(W, dtype=P.dtype, device=P.device))
-                elif name.rsplit(".", 1)[-1].startswith("bias"):
-                    P.zero_()
+        self.applied = numpy_init_(model, self.scale, self.seed)
+        if not self.applied:
+            rank_zero_warn(
+                f"NumpyInit: the assignments have no {self.scale!r} initialization; "
+                "keeping the weights dlnotes.init drew"
+            )

@@ -1,14 +1,16 @@
-"""What the three demos share: the final training-set score, reading a sweep back, tables.
+"""What every demo of the suite shares: reading a finished sweep back, tables, figures.
 
 ``metrics.json`` keeps ``train_acc`` as Lightning logged it: the mean over the last
 epoch's batches, each scored *before* its own update. The course's tables score the
 *final* parameters on the whole training set; :class:`TrainSetEval` computes exactly that
-at the end of fit and writes it to ``train_eval.json`` beside ``metrics.json``.
+at the end of fit and writes it to ``train_eval.json`` beside ``metrics.json``
+(:class:`dlnotes.experiments.callbacks.History` records whole curves of such scores).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,33 +19,16 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
+from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
+from dlnotes.experiments.callbacks import evaluate
+from dlnotes.training import plots
 from dlnotes.training.callbacks import tensorboard_logger
 
 TRAIN_EVAL_FILE = "train_eval.json"
-
-
-def _dlnotes_model(pl_module: pl.LightningModule) -> torch.nn.Module:
-    model = getattr(pl_module, "model", None)
-    return model if isinstance(model, torch.nn.Module) else pl_module
-
-
-@torch.no_grad()
-def score(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor) -> dict[str, float]:
-    """Cost J and accuracy of ``model`` on (X, Y) in eval mode (restored afterwards)."""
-    was_training = model.training
-    model.eval()
-    try:
-        p = next(model.parameters())
-        X, Y = X.to(device=p.device, dtype=p.dtype), Y.to(p.device)
-        Z = model(X)
-        J = float(model.loss(Z, Y))
-        acc = float((model.predict(Z).reshape(-1) == Y.reshape(-1).long()).float().mean())
-    finally:
-        model.train(was_training)
-    return {"train_loss": J, "train_acc": acc}
 
 
 class TrainSetEval(Callback):
@@ -61,10 +46,11 @@ class TrainSetEval(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         dm = getattr(trainer, "datamodule", None)
-        model = _dlnotes_model(pl_module)
+        model = getattr(pl_module, "model", pl_module)
         if dm is None or not hasattr(dm, "X_train") or not hasattr(model, "predict"):
             return
-        result: dict[str, Any] = score(model, dm.X_train, dm.y_train)
+        scores = evaluate(model, dm.X_train, dm.y_train, dm.spec.task)
+        result: dict[str, Any] = {"train_loss": scores["loss"], "train_acc": scores.get("acc")}
         result["step"] = trainer.global_step
         self.result = result
         if trainer.is_global_zero:
@@ -74,7 +60,8 @@ class TrainSetEval(Callback):
         logger = tensorboard_logger(trainer)
         if logger is not None and trainer.is_global_zero:
             for key in ("train_loss", "train_acc"):
-                logger.experiment.add_scalar(f"final/{key}", result[key], trainer.global_step)
+                if result[key] is not None:
+                    logger.experiment.add_scalar(f"final/{key}", result[key], trainer.global_step)
 
 
 # ------------------------------------------------------------------ reading runs back
@@ -88,6 +75,13 @@ class Run:
     config: dict[str, Any]
     train_eval: dict[str, Any] | None = None
     choices: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """The records of :class:`~dlnotes.experiments.callbacks.History` (history.json)."""
+
+    @property
+    def cfg(self) -> DictConfig:
+        """The composed config as an OmegaConf node (attribute access, ``.get``)."""
+        return OmegaConf.create(self.config)
 
     def override(self, key: str, default: str | None = None) -> str | None:
         """The value given to ``key`` on the command line (or by the sweep), if any."""
@@ -113,6 +107,12 @@ class Run:
             return self.train_eval["train_acc"]
         return self.metrics.get("train_acc")
 
+    def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of a ``history.json`` column (missing values dropped)."""
+        pairs = [(r["step"], r[key]) for r in self.history if r.get(key) is not None]
+        steps, values = zip(*pairs) if pairs else ((), ())
+        return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+
 
 def _yaml(path: Path) -> Any:
     """A YAML file as plain containers, unresolved (None when missing)."""
@@ -122,7 +122,8 @@ def _yaml(path: Path) -> Any:
 
 
 def load_run(path: str | Path, config: DictConfig | None = None) -> Run:
-    """Read ``metrics.json``, ``train_eval.json`` and ``.hydra/`` of one run folder.
+    """Read ``metrics.json``, ``train_eval.json``, ``history.json`` and ``.hydra/`` of one
+    run folder.
 
     config: the composed config of the run when it has no ``.hydra/`` folder (a run
             started with :func:`dlnotes.training.run.train` rather than the CLI).
@@ -140,7 +141,10 @@ def load_run(path: str | Path, config: DictConfig | None = None) -> Run:
     choices = dict(hydra_cfg.get("hydra", {}).get("runtime", {}).get("choices", {}) or {})
     train_eval_path = path / TRAIN_EVAL_FILE
     train_eval = json.loads(train_eval_path.read_text()) if train_eval_path.exists() else None
-    return Run(path, metrics, list(overrides or []), resolved, train_eval, choices)  # type: ignore[arg-type]
+    history_path = path / "history.json"
+    history = json.loads(history_path.read_text())["records"] if history_path.exists() else []
+    overrides = [str(o) for o in overrides or []]
+    return Run(path, metrics, overrides, resolved, train_eval, choices, history)  # type: ignore[arg-type]
 
 
 def load_sweep(sweep_dir: str | Path) -> list[Run]:
@@ -179,6 +183,18 @@ def read_scalars(run_dir: str | Path, tags: Iterable[str] | None = None) -> dict
     }
 
 
+def load_model(run: Run, checkpoint: str = "last.ckpt") -> tuple[torch.nn.Module, Any]:
+    """The run's model with the weights of ``checkpoints/<checkpoint>``, and its data."""
+    from dlnotes.training.run import build_model
+
+    datamodule = instantiate(run.cfg.data)
+    datamodule.setup()
+    model = build_model(run.cfg, datamodule)
+    state = torch.load(run.path / "checkpoints" / checkpoint, map_location="cpu")["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    return model.eval(), datamodule
+
+
 # ---------------------------------------------------------------------------- tables
 def fmt(value: float | None, digits: int = 3) -> str:
     """A number for a table ("–" for None)."""
@@ -189,10 +205,23 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with two decimals ("—" for None)."""
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 0.01 and value != 0 else f"{value:.3f}"
+    return str(value)
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table."""
+    """A GitHub-flavoured markdown table (floats to three decimals, None as "—")."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -228,10 +257,35 @@ def save_png(fig: Any, path: str | Path, colors: int = 64) -> Path:
     tens of KB for a README figure instead of ~100), then close it."""
     from PIL import Image
 
-    from dlnotes.training import plots
-
     image = Image.fromarray(plots.figure_to_image(fig, close=True))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(colors=colors, dither=Image.Dither.NONE).save(path, optimize=True)
     return path
+
+
+def image_grid(
+    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int, width: float = 2.9
+) -> Figure:
+    """Already-rendered panels (H, W, 3) side by side, ``ncols`` per row, with titles."""
+    nrows = math.ceil(len(images) / ncols)
+    h, w = images[0].shape[:2]
+    fig = plots.new_figure((width * ncols, width * h / w * nrows + 0.35 * nrows), dpi=100)
+    for k, (image, title) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        ax.imshow(image, interpolation="antialiased")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    return fig
+
+
+def boundary_panel(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """The decision-boundary figure of ``model`` on (X, y), rendered small, no title."""
+    fig = plots.decision_boundary_figure(model, X, y, resolution=150)
+    fig.set_size_inches(4.2, 3.45)
+    return plots.figure_to_image(fig)
+
+
+def hidden_sizes(run: Run) -> list[int]:
+    """The hidden-layer widths of the run's model ([] for none)."""
+    return list(run.cfg.model.get("hidden") or [])

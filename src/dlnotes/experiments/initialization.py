@@ -6,25 +6,21 @@ The deeplearning.ai "Initialization" assignment, reproduced: circles (300 train 
 test, noise 0.05), [2, 10, 5, 1] ReLU-ReLU-sigmoid, full-batch gradient descent with
 α = 0.01 for 15 000 iterations. Its weights come from ``np.random.seed(3)`` followed by
 ``np.random.randn(n[l], n[l-1]) * scale`` for l = 1, 2, 3 (biases zero);
-:class:`AssignmentInit` draws exactly those (``callbacks.assignment_init.enabled=true``),
+:class:`~dlnotes.experiments.callbacks.NumpyInit` draws exactly those
+(``callbacks.numpy_init.enabled=true``),
 which, with the published data split, makes the whole run the assignment's.
 
-``python -m dlnotes.experiments.initialization [SWEEP ...]`` prints the README's tables
-and writes its figure (the latest sweep under ``outputs/multirun`` by default).
+``dlnotes-report <sweep>`` adds the README's tables and figure to the sweep's report.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from dlnotes import init
@@ -32,8 +28,6 @@ from dlnotes.data.spec import DataSpec
 from dlnotes.experiments.common import (
     Run,
     fmt,
-    latest_sweep,
-    load_sweep,
     markdown_table,
     read_scalars,
     save_png,
@@ -47,16 +41,6 @@ PUBLISHED: dict[str, tuple[float, float]] = {
     "he": (0.99333, 0.96),
 }
 """The assignment's (train, test) accuracy per initialization."""
-
-# W[l] = randn(n[l], n[l-1]) · scale(n[l-1]) as the assignment draws it; zeros draws nothing
-ASSIGNMENT_SCALES: dict[str, Callable[[int], float]] = {
-    "large": lambda n_prev: 10.0,
-    "he": lambda n_prev: math.sqrt(2.0 / n_prev),
-    "he_normal": lambda n_prev: math.sqrt(2.0 / n_prev),
-    "lecun": lambda n_prev: math.sqrt(1.0 / n_prev),
-    "lecun_normal": lambda n_prev: math.sqrt(1.0 / n_prev),
-    "small": lambda n_prev: 0.01,
-}
 
 SCHEME_ORDER = ("zeros", "constant", "large", "small", "xavier", "lecun", "he")
 COLORS = {
@@ -73,53 +57,6 @@ COLORS = {
 def weight_matrices(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The weight matrices W[1] … W[L] (every 2-D parameter, in layer order)."""
     return [(name, p) for name, p in model.named_parameters() if p.dim() == 2]
-
-
-@torch.no_grad()
-def assignment_init_(model: nn.Module, scheme: str, seed: int = 3) -> bool:
-    """Re-draw the weights as the assignment does: ``np.random.seed(seed)``, then for
-    l = 1 … L ``W[l] = randn(n[l], n[l-1]) * scale``, every bias 0. Returns False (and
-    changes nothing) for a scheme the assignment does not have."""
-    if scheme != "zeros" and scheme not in ASSIGNMENT_SCALES:
-        return False
-    rng = np.random.RandomState(seed)
-    for _, W in weight_matrices(model):
-        n, n_prev = W.shape
-        if scheme == "zeros":
-            W.zero_()
-        else:
-            W.copy_(torch.from_numpy(rng.randn(n, n_prev) * ASSIGNMENT_SCALES[scheme](n_prev)))
-    for name, p in model.named_parameters():
-        if name.rsplit(".", 1)[-1].startswith("bias"):
-            p.zero_()
-    return True
-
-
-class AssignmentInit(Callback):
-    """At fit start, replace the weights drawn by ``dlnotes.init`` (PyTorch's generator)
-    by the assignment's NumPy draws (see :func:`assignment_init_`) when ``enabled``.
-
-    scheme: the ``init.scheme`` of the run (zeros, large, he, lecun, small; others are
-            left as ``dlnotes.init`` drew them, with a warning).
-    """
-
-    def __init__(self, scheme: str, seed: int = 3, enabled: bool = False) -> None:
-        super().__init__()
-        self.scheme, self.seed, self.enabled = scheme, int(seed), bool(enabled)
-        self.applied = False
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self.enabled:
-            return
-        model = getattr(pl_module, "model", pl_module)
-        self.applied = assignment_init_(model, self.scheme, self.seed)
-        if not self.applied:
-            from lightning.pytorch.utilities.rank_zero import rank_zero_warn
-
-            rank_zero_warn(
-                f"AssignmentInit: the assignment has no {self.scheme!r} initialization; "
-                "keeping the weights dlnotes.init drew"
-            )
 
 
 # ---------------------------------------------------------------------- measurements
@@ -208,7 +145,7 @@ def scheme_of(run: Run) -> str:
 
 
 def numpy_draws(run: Run) -> bool:
-    return bool(run.get("callbacks.assignment_init.enabled", False))
+    return bool(run.get("callbacks.numpy_init.enabled", False))
 
 
 def results_table(runs: Sequence[Run]) -> str:
@@ -337,20 +274,12 @@ def _boundary(ax: Any, model: nn.Module, X: torch.Tensor, y: torch.Tensor, n: in
     ax.set_yticks([])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweeps", nargs="*", help="sweep folders (default: the latest one)")
-    parser.add_argument("--figure", default="experiments/initialization/initialization.png")
-    args = parser.parse_args(argv)
-    sweeps = [Path(s) for s in args.sweeps] or [latest_sweep()]
-    runs = [run for sweep in sweeps for run in load_sweep(sweep)]
-    print(results_table(runs), end="\n\n")
+def report(runs: list[Run], out: Path, reference: list[Run] | None = None) -> str:
+    """The README's tables (accuracies, initial activation statistics) and its figure."""
     from dlnotes.data.toy2d import CirclesDataModule
 
+    runs = [*runs, *(reference or [])]
     dm = CirclesDataModule(split="published")
-    print(stats_table(init_statistics(dm.X_train, dm.y_train)), end="\n\n")
-    print("figure:", figure(runs, args.figure))
-
-
-if __name__ == "__main__":
-    main()
+    stats = stats_table(init_statistics(dm.X_train, dm.y_train))
+    figure(runs, out / "initialization.png")
+    return f"{results_table(runs)}\n\n{stats}"

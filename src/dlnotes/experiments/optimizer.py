@@ -9,13 +9,11 @@ momentum 79.7 %, Adam 94 % training accuracy.
 :class:`ElapsedTime` logs ``time/elapsed`` (seconds since the start of training) against
 the step, so that every loss curve can be drawn against wall time as well.
 
-``python -m dlnotes.experiments.optimizer [SWEEP]`` prints the README's table and writes
-its figure (the latest sweep under ``outputs/multirun`` by default).
+``dlnotes-report <sweep>`` adds the README's table and figure to the sweep's report.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +29,6 @@ from dlnotes.data.toy2d import MoonsDataModule
 from dlnotes.experiments.common import (
     Run,
     fmt,
-    latest_sweep,
-    load_sweep,
     markdown_table,
     read_scalars,
     save_png,
@@ -152,7 +148,7 @@ def variant_of(run: Run) -> str:
 
 def _order(run: Run) -> tuple[bool, int, str]:
     v = variant_of(run)
-    numpy_draws = bool(run.get("callbacks.assignment_init.enabled", False))
+    numpy_draws = bool(run.get("callbacks.numpy_init.enabled", False))
     return (numpy_draws, VARIANTS.index(v) if v in VARIANTS else len(VARIANTS), run.path.name)
 
 
@@ -176,7 +172,7 @@ def results_table(runs: Sequence[Run]) -> str:
         v = variant_of(run)
         steps, seconds = run.metrics.get("steps") or 0, run.metrics.get("seconds") or 0.0
         batch = run.get("data.batch_size")
-        numpy_draws = bool(run.get("callbacks.assignment_init.enabled", False))
+        numpy_draws = bool(run.get("callbacks.numpy_init.enabled", False))
         rows.append(
             [
                 LABELS.get(v, v),
@@ -220,7 +216,7 @@ def figure(runs: Sequence[Run], path: str | Path) -> Path:
             continue
         v = variant_of(run)
         style = {"lw": 1.1, **STYLES.get(v, {}), "label": LABELS.get(v, v)}
-        if run.get("callbacks.assignment_init.enabled", False):
+        if run.get("callbacks.numpy_init.enabled", False):
             style.update(ls="--", lw=0.9, label=f"{style['label']} (NumPy draws)")
         ax_step.plot(c["step"] + 1, c["loss"], **style)
         if "seconds" in c:
@@ -235,16 +231,8 @@ def figure(runs: Sequence[Run], path: str | Path) -> Path:
     return save_png(fig, path)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweeps", nargs="*", help="sweep folders (default: the latest one)")
-    parser.add_argument("--figure", default="experiments/optimizer/optimizer.png")
-    args = parser.parse_args(argv)
-    sweeps = [Path(s) for s in args.sweeps] or [latest_sweep()]
-    runs = [run for sweep in sweeps for run in load_sweep(sweep)]
-    print(results_table(runs), end="\n\n")
-    print("figure:", figure(runs, args.figure))
-
-
-if __name__ == "__main__":
-    main()
+def report(runs: list[Run], out: Path, reference: list[Run] | None = None) -> str:
+    """The README's table and figure."""
+    runs = [*runs, *(reference or [])]
+    figure(runs, out / "optimizer.png")
+    return results_table(runs)

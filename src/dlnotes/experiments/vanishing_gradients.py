@@ -9,13 +9,11 @@ so after ten layers the first weight matrix gets ~10⁻⁶ of the last one's gra
 ratio ‖∂J/∂W[1]‖ / ‖∂J/∂W[L]‖ is read from the ``grad_norm/<param>`` scalars that
 :class:`dlnotes.training.callbacks.ParameterNorms` logs.
 
-``python -m dlnotes.experiments.vanishing_gradients [SWEEP]`` prints the README's table
-and writes its figure (the latest sweep under ``outputs/multirun`` by default).
+``dlnotes-report <sweep>`` adds the README's table and figure to the sweep's report.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +22,6 @@ import numpy as np
 from dlnotes.experiments.common import (
     Run,
     fmt,
-    latest_sweep,
-    load_sweep,
     markdown_table,
     read_scalars,
     save_png,
@@ -150,18 +146,8 @@ def figure(runs: Sequence[Run], path: str | Path) -> Path:
     return save_png(fig, path)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweeps", nargs="*", help="sweep folders (default: the latest one)")
-    parser.add_argument(
-        "--figure", default="experiments/vanishing-gradients/vanishing-gradients.png"
-    )
-    args = parser.parse_args(argv)
-    sweeps = [Path(s) for s in args.sweeps] or [latest_sweep()]
-    runs = [run for sweep in sweeps for run in load_sweep(sweep)]
-    print(results_table(runs), end="\n\n")
-    print("figure:", figure(runs, args.figure))
-
-
-if __name__ == "__main__":
-    main()
+def report(runs: list[Run], out: Path, reference: list[Run] | None = None) -> str:
+    """The README's table and figure."""
+    runs = [*runs, *(reference or [])]
+    figure(runs, out / "vanishing-gradients.png")
+    return results_table(runs)
