@@ -281,6 +281,16 @@ def test_multiclass_2d_decision_boundary_and_confusion_matrix(tmp_path):
     assert int(matrix.last.sum()) == len(data.X_val)
 
 
+def test_confusion_matrix_every_n_epochs_and_for_the_final_weights(tmp_path):
+    torch.manual_seed(0)
+    matrix = ConfusionMatrix(every_n_epochs=2)
+    data = blobs_data()
+    trainer = fit(tmp_path, ShallowMLP(2, hidden=6, out_features=3), data, [matrix], 12, 3)
+    trainer.validate(trainer.lightning_module, datamodule=data, verbose=False)
+    # epoch 2 of 3 (step 8) during fit, then the stand-alone validation (step 12)
+    assert [e.step for e in events(tmp_path).Images("confusion_matrix")] == [8, 12]
+
+
 def test_lenet_conv_visuals(tmp_path):
     torch.manual_seed(0)
     backward = manual_or_autograd("conv2d", "max_pool2d")

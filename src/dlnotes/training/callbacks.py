@@ -43,6 +43,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import nn
 
@@ -577,7 +578,9 @@ class ConvVisuals(_DlnotesCallback):
 
 # -------------------------------------------------------------- 6. confusion matrix
 class ConfusionMatrix(_DlnotesCallback):
-    """Confusion matrix of the validation set, at the end of every validation epoch.
+    """Confusion matrix of the validation set, at the end of the validation of every
+    ``every_n_epochs``-th epoch (0: none during fit) and of a stand-alone
+    ``trainer.validate`` (the final weights, after fit under ``dlnotes-train``).
 
     Applies to classification (``model.task`` / ``spec.task`` "binary" or "multiclass").
     The predictions ``model.predict(model(X))`` of every validation batch (recomputed, eval
@@ -588,9 +591,10 @@ class ConfusionMatrix(_DlnotesCallback):
     kept in ``self.last`` (a CPU tensor). Sanity-check batches are ignored.
     """
 
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, normalize: bool = False, every_n_epochs: int = 1) -> None:
         super().__init__()
         self.normalize = bool(normalize)
+        self.every_n_epochs = _check_every("every_n_epochs", every_n_epochs)
         self._metric: Any | None = None
         self.last: torch.Tensor | None = None
 
@@ -608,6 +612,9 @@ class ConfusionMatrix(_DlnotesCallback):
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._metric = None
         if trainer.sanity_checking or tensorboard_logger(trainer) is None:
+            return
+        standalone = trainer.state.fn == TrainerFn.VALIDATING
+        if not standalone and not self._epoch_due(trainer, self.every_n_epochs):
             return
         found = self._num_classes(trainer, self._model(pl_module))
         if found is None:
