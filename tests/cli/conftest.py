@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,22 @@ def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
         cfg.hydra.job.num = 0
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def run_cli(
+    args: list[str], cwd: Path, timeout: int = 300, **env: str
+) -> subprocess.CompletedProcess:
+    """``python -m dlnotes <args>`` in ``cwd`` as a user types it: HYDRA_FULL_ERROR unset
+    unless given in ``env`` (e.g. ``HYDRA_FULL_ERROR="1"`` for tracebacks to debug)."""
+    environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, "-m", "dlnotes", *args],
+        cwd=cwd,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

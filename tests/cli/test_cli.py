@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,22 +11,12 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.cli.conftest import run_cli
+
 KEYS = {
     "train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc",
     "epochs", "steps", "seconds", "diverged", "params", "overrides",
 }  # fmt: skip
-
-
-def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "dlnotes", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def events(run_dir: Path) -> EventAccumulator:

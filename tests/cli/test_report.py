@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from PIL import Image
 
 from dlnotes.cli.report import main
 from dlnotes.training import report as rp
+from tests.cli.conftest import run_cli
 
 SWEEP_ARGS = [
     "-m",
@@ -33,14 +33,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def trained_sweep(tmp_path_factory) -> Path:
     """A 2-job sweep trained once by the real CLI (activation tanh, relu)."""
     cwd = tmp_path_factory.mktemp("report_sweep")
-    proc = subprocess.run(
-        [sys.executable, "-m", "dlnotes", *SWEEP_ARGS],
-        cwd=cwd,
-        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_cli(SWEEP_ARGS, cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (cwd / "outputs" / "multirun").glob("*/*")
     return sweep

@@ -3,9 +3,6 @@ README), found from the ``experiment=<name>`` the jobs were started with."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from PIL import Image
 
 from dlnotes.cli.report import main
 from dlnotes.experiments import DEMO_REPORTS, detect_demo, experiment_of
+from tests.cli.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +26,7 @@ def planar_sweep(tmp_path_factory) -> Path:
         "hydra.launcher.n_jobs=1",
         "print_config=false",
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "dlnotes", *args],
-        cwd=cwd,
-        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_cli(args, cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (cwd / "outputs" / "multirun").glob("*/*")
     return sweep

@@ -23,6 +23,12 @@ DEMO_REPORTS: dict[str, str] = {
     "loss-choice": "loss_choice:report",
     "fitting": "fitting:report",
     "fitting-remedies": "fitting:report_remedies",
+    "rnn": "rnn:report",
+    "rnn-text": "rnn:report_text",
+    "rnn-clipping": "rnn:report_clipping",
+    "cnn": "cnn:report",
+    "depth-vs-width": "depth_vs_width:report",
+    "generative-vs-discriminative": "gan:report",
 }
 """``experiment=<name>`` → ``<module of dlnotes.experiments>:<function>`` making its report."""
 

@@ -160,14 +160,6 @@ def load_sweep(sweep_dir: str | Path) -> list[Run]:
     return [load_run(p) for p in sorted(found, key=job_number)]
 
 
-def latest_sweep(root: str | Path = "outputs/multirun") -> Path:
-    """The most recent sweep folder ``<root>/<date>/<time>_<id>``."""
-    folders = sorted(p for p in Path(root).glob("*/*") if p.is_dir())
-    if not folders:
-        raise FileNotFoundError(f"no sweep under {root}")
-    return folders[-1]
-
-
 def read_scalars(run_dir: str | Path, tags: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Scalars of a run's TensorBoard events: ``{tag: array of (step, value, wall_time)}``
     (all tags when ``tags`` is None; a tag that was not logged is left out)."""
@@ -223,33 +215,6 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-class TorchThreads(Callback):
-    """Run the fit with ``num_threads`` intra-op threads (restored at teardown).
-
-    The demos' networks are tiny: a (300 × 10) matrix product gains nothing from a second
-    thread, and on a busy 2-core machine the OpenMP hand-off between two threads costs
-    more than the product itself (measured: ~10× slower steps). Two sweep jobs in
-    parallel, one thread each, use the two cores instead.
-    """
-
-    def __init__(self, num_threads: int = 1) -> None:
-        super().__init__()
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-        self.num_threads = int(num_threads)
-        self._before: int | None = None
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self._before is None:
-            self._before = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-
-    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self._before is not None:
-            torch.set_num_threads(self._before)
-            self._before = None
 
 
 def save_png(fig: Any, path: str | Path, colors: int = 64) -> Path:
