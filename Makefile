@@ -17,6 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/dlnotes-train
 
+## bench: time the ops, models and Lightning against PyTorch; rewrite BENCHMARKS.md's table
+bench: $(STAMP)
+	$(VENV)/bin/dlnotes-bench --update BENCHMARKS.md
+
 ## lint: ruff check + format check
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -132,15 +132,18 @@ def test_download_with_files_present_does_not_touch_the_network(tmp_path: Path) 
     ],
 )
 def test_missing_files_raise_one_clear_sentence(cls, layout: str, tmp_path: Path) -> None:
-    dm = cls(root=str(tmp_path / "nowhere"))
-    assert dm.spec.num_classes == 10  # the spec needs no file
-    with pytest.raises(DatasetNotFoundError) as info:
-        dm.setup()
-    message = str(info.value)
-    assert isinstance(info.value, FileNotFoundError)
-    assert str(tmp_path / "nowhere" / layout) in message
-    assert "data.download=true" in message and f"data.root=<folder containing {layout}>" in message
-    assert "\n" not in message and message.count(". ") == 0
+    # a root that does not exist, then one that exists without the dataset's files
+    for root, named in ((tmp_path / "nowhere", "nowhere"), (tmp_path, layout)):
+        dm = cls(root=str(root))
+        assert dm.spec.num_classes == 10  # the spec needs no file
+        with pytest.raises(DatasetNotFoundError) as info:
+            dm.setup()
+        message = str(info.value)
+        assert isinstance(info.value, FileNotFoundError)
+        assert str(tmp_path / named) in message
+        assert "data.download=true" in message
+        assert f"data.root=<folder containing {layout}>" in message
+        assert "\n" not in message and message.count(". ") == 0
 
 
 def test_default_root_comes_from_the_environment(tmp_path: Path, monkeypatch) -> None:

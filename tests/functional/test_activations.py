@@ -53,3 +53,17 @@ def test_softmax(dim):
 def test_softmax_huge_logits_stay_finite():
     z = torch.tensor([[1000.0, 0.0, -1000.0], [5000.0, 5000.0, 0.0]], dtype=D)
     assert_matches_twin(lambda t: ours.softmax(t, 1), lambda t: torch.softmax(t, 1), [z])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", [*TWINS, "softmax"])
+def test_cuda_matches_torch(name):
+    """Every activation on CUDA tensors: values and gradients equal PyTorch's there."""
+    torch.manual_seed(2)
+    z = torch.randn(64, 10, dtype=D, device="cuda")
+    if name == "softmax":
+        fn, twin = (lambda z: ours.softmax(z, 1)), (lambda z: torch.softmax(z, 1))
+    else:
+        fn, twin = TWINS[name]
+    assert_matches_twin(fn, twin, [z])
+    assert fn(z).device.type == "cuda"

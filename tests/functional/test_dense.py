@@ -25,3 +25,13 @@ def test_linear_only_requested_grads():
     W = torch.randn(4, 3, dtype=D, requires_grad=True)
     ours.linear(x, W).sum().backward()
     assert x.grad is None and W.grad is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("bias", [True, False])
+def test_cuda_matches_torch(bias):
+    torch.manual_seed(3)
+    x, W = torch.randn(6, 2, 3, dtype=D, device="cuda"), torch.randn(4, 3, dtype=D, device="cuda")
+    b = torch.randn(4, dtype=D, device="cuda") if bias else None
+    assert_matches_twin(ours.linear, F.linear, [x, W, b])
+    assert ours.linear(x, W, b).device.type == "cuda"

@@ -76,3 +76,25 @@ def test_cross_entropy_huge_logits_stable():
 def test_bad_reduction_is_a_clear_error():
     with pytest.raises(ValueError, match="reduction"):
         ours.mse_loss(torch.zeros(2), torch.zeros(2), reduction="avg")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cuda_matches_torch(reduction):
+    """The three losses on CUDA tensors: values and gradients equal PyTorch's there."""
+    torch.manual_seed(4)
+    dev = "cuda"
+    a, y = torch.randn(8, 3, dtype=D, device=dev), torch.randn(8, 3, dtype=D, device=dev)
+    p = torch.rand(8, 3, dtype=D, device=dev)
+    c = torch.randint(3, (8,), device=dev)
+    cases = [
+        (ours.mse_loss, F.mse_loss, [a, y]),
+        (ours.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, [a, p]),
+        (ours.cross_entropy, F.cross_entropy, [a, c]),
+    ]
+    for fn, twin, inputs in cases:
+        assert_matches_twin(
+            lambda *t, fn=fn: fn(*t, reduction=reduction),
+            lambda *t, twin=twin: twin(*t, reduction=reduction),
+            inputs,
+        )

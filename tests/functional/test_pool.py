@@ -213,3 +213,15 @@ def test_cuda_matches_torch(ours, twin):
     _assert_pool_matches_torch(ours, twin, A, (2, 3), None, 0)
     ties = torch.randint(0, 3, (2, 3, 9, 8), generator=g).to(D).cuda()
     _assert_pool_matches_torch(ours, twin, ties, 3, 1, 1)
+
+
+@pytest.mark.parametrize(("kernel_size", "stride", "padding"), [(3, 1, 1), (2, 2, 1), (2, 1, 0)])
+def test_max_pool_with_infinite_entries_matches_torch(kernel_size, stride, padding):
+    """Ties between infinities (+∞ = +∞, and −∞ entries beside the −∞ padding) keep the
+    first position, as PyTorch does."""
+    inf = float("inf")
+    A = torch.tensor(
+        [[inf, inf, 1.0, -inf], [-inf, 2.0, inf, -inf], [-inf, -inf, 0.5, inf]], dtype=D
+    )
+    A = A.reshape(1, 1, 3, 4)
+    _assert_pool_matches_torch(max_pool2d, F.max_pool2d, A, kernel_size, stride, padding)

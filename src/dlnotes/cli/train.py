@@ -7,13 +7,27 @@ dlnotes-train -m model.activation=sigmoid,tanh,relu init=xavier,he
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 # overrides that say how a run is watched, not what it computes, stay out of its name
@@ -60,21 +74,146 @@ register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    """Train one configuration; return the optimized metric to Hydra's sweeper."""
-    from dlnotes.training.run import train  # heavy imports after Hydra parsed the CLI
+def hydra_main(cfg: DictConfig) -> float | None:
+    """Train one configuration; return the optimized metric to Hydra's sweeper.
+
+    In a sweep (``-m``) a job that cannot run or fails is recorded (metrics.json
+    ``status: failed``) and the sweep goes on, unless ``on_error=raise``.
+    """
+    # heavy imports after Hydra parsed the CLI
+    from dlnotes.training.metrics_file import failure_record, write_json
+    from dlnotes.training.run import RunFailed, train
+    from dlnotes.training.validate import ConfigError, check_config
 
     # created here, not at import: the joblib launcher pickles this function by value
     console = Console(stderr=True)
     hc = HydraConfig.get()
-    run_dir = hc.runtime.output_dir
-    if cfg.get("print_config"):
-        console.print(Syntax(OmegaConf.to_yaml(cfg, resolve=True), "yaml", theme="ansi_dark"))
-    result = train(cfg, run_dir, list(hc.overrides.task), dict(hc.runtime.choices))
+    run_dir = Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    choices = dict(hc.runtime.choices)
+    try:
+        if cfg.get("print_config"):
+            check_config(cfg, choices, overrides)  # a config that cannot run is not printed
+            console.print(Syntax(OmegaConf.to_yaml(cfg, resolve=True), "yaml", theme="ansi_dark"))
+        result = train(cfg, run_dir, overrides, choices)
+    except (ConfigError, RunFailed) as err:
+        if hc.mode != RunMode.MULTIRUN or cfg.get("on_error", "continue") == "raise":
+            raise stop(err, 2 if isinstance(err, ConfigError) else 1) from err
+        if isinstance(err, ConfigError):  # RunFailed wrote its metrics.json already
+            write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
+        why = escape(str(err))
+        console.print(f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.")
+        return None
     console.print(f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}")
     console.print(f"Watch it with: tensorboard --logdir {run_dir}")
+    code = int(cfg.get("diverged_exit_code") or 0)
+    if result.get("diverged") and code and hc.mode != RunMode.MULTIRUN:
+        step = result.get("diverged_step")
+        raise Stop(f"the training loss diverged at step {step}; metrics.json records it.", code)
     metric = result.get(cfg.optimized_metric)
     return float(metric) if metric is not None else None
+
+
+class Stop(SystemExit):
+    """End dlnotes-train with ``message`` on stderr and ``code``. A SystemExit, so that it
+    leaves Hydra at once: Hydra reports the jobs' ordinary exceptions with more lines."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(code)
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[Stop], tuple[str, int]]:  # joblib workers pickle it
+        return type(self), (self.message, int(self.code or 0))
+
+
+TRACEBACKS = {"on": False}
+"""Whether the user asked for tracebacks (``HYDRA_FULL_ERROR=1``); set by :func:`main`."""
+
+
+def stop(err: Exception, code: int) -> BaseException:
+    """:class:`Stop` with ``err``'s message, or ``err`` itself when tracebacks are on."""
+    return err if TRACEBACKS["on"] else Stop(str(err), code)
+
+
+def _unknown_key(err: ConfigCompositionException) -> str | None:
+    """ "optimizer.lrr is not a key of optimizer; did you mean optimizer.lr?" for an
+    override of a key the config does not have (None for other composition errors)."""
+    from dlnotes.training.validate import FILLED_IN, did_you_mean, signature
+
+    cause = err.__cause__
+    full_key, node = getattr(cause, "full_key", None), getattr(cause, "parent_node", None)
+    if not (isinstance(cause, OmegaConfBaseException) and full_key and isinstance(node, Mapping)):
+        return None
+    section, _, key = str(full_key).rpartition(".")
+    where = section or "dlnotes-train's config"
+    params: list[str] = []
+    if node.get("_target_"):
+        try:
+            params = list(signature(str(node["_target_"])).params)
+        except Exception:  # not importable: suggest from the config's keys only
+            params = []
+    filled = FILLED_IN.get(section, {})
+    known = [k for k in dict.fromkeys([*node.keys(), *params]) if k not in filled]
+    added = re.search(r"use (\+\S+)", str(err))
+    if key in params and key not in filled and added:
+        return f"{full_key} is not in the config of {where}; add it with {added.group(1)}."
+    prefix = f"{section}." if section else ""
+    return f"{full_key} is not a key of {where}{did_you_mean(key, known, prefix)}."
+
+
+def _hydra_message(err: BaseException) -> str | None:
+    """One sentence for Hydra's composition errors (None for any other error)."""
+    from dlnotes.training.validate import did_you_mean, sentence
+
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, name = str(err.missing_cfg_file).rpartition("/")
+        hint = did_you_mean(name, err.options)
+        return (
+            f"{group}={name} is not an option of {group}{hint}; options: {', '.join(err.options)}."
+        )
+    if isinstance(err, ConfigCompositionException) and (message := _unknown_key(err)):
+        return message
+    if isinstance(err, OverrideParseException):
+        why = sentence(str(err)).rstrip(".")
+        return f"An override could not be parsed ({why}); check its brackets and quotes."
+    if isinstance(err, HydraException) and not isinstance(err, InstantiationException):
+        return sentence(str(err))
+    return None
+
+
+def main() -> None:
+    """``dlnotes-train``: the Hydra app, with every error as one sentence on stderr and a
+    non-zero exit (2 for a config that cannot run, 1 for a failed run, 130/143 after
+    Ctrl-C/SIGTERM); ``HYDRA_FULL_ERROR=1`` shows the traceback instead."""
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    TRACEBACKS["on"] = full
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; the message is written here
+    try:
+        hydra_main()
+    except Stop as err:
+        print(f"dlnotes-train: {err.message}", file=sys.stderr)
+        sys.exit(err.code)
+    except KeyboardInterrupt as err:
+        from dlnotes.training.interrupt import RunInterrupted
+
+        if full and not isinstance(err, RunInterrupted):
+            raise
+        print(f"dlnotes-train: {err or 'interrupted.'}", file=sys.stderr)
+        sys.exit(err.exit_code if isinstance(err, RunInterrupted) else 130)
+    except Exception as err:
+        if full:
+            raise
+        from dlnotes.training.validate import ConfigError, sentence
+
+        message = _hydra_message(err) or sentence(str(err) or type(err).__name__)
+        print(f"dlnotes-train: {message}", file=sys.stderr)
+        composition = isinstance(err, HydraException) and not isinstance(
+            err, InstantiationException
+        )
+        sys.exit(getattr(err, "exit_code", 2 if isinstance(err, ConfigError) or composition else 1))
+    finally:
+        if not full:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from dlnotes.data.loader import ResumableDataLoader, ResumableTrainLoader
 from dlnotes.data.spec import DataSpec
 
 DATA_ENV_VAR = "DLNOTES_DATA"
@@ -140,7 +141,7 @@ def corrupt_labels(
     return y, changed
 
 
-class InMemoryDataModule(L.LightningDataModule):
+class InMemoryDataModule(ResumableTrainLoader, L.LightningDataModule):
     """Base of all dlnotes datamodules: three in-memory splits served by data loaders.
 
     Common arguments (every subclass takes them as keyword arguments):
@@ -270,7 +271,8 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.dataset(split)
         size = len(data) if self.batch_size == "full" else int(self.batch_size)
-        return DataLoader(
+        # resumable: an interrupted fit continues mid-epoch with the same batches
+        return ResumableDataLoader(
             data,
             batch_size=max(size, 1),
             shuffle=shuffle,
@@ -282,7 +284,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches; the order is a function of ``seed`` only."""
-        return self._loader("train", shuffle=True)
+        return self.resume_position(self._loader("train", shuffle=True))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

@@ -203,9 +203,14 @@ class TorchvisionDataModule(InMemoryDataModule):
         """The torchvision dataset of the training or test files, downloading if allowed."""
         where = self.root / self.layout
         hint = f"data.root=<folder containing {self.layout}>"
+        if not self.download and not self.root.is_dir():
+            raise DatasetNotFoundError(
+                f"data.root={self.root} does not exist; set {hint}, or data.download=true "
+                f"on a connected machine to fetch {self.name} there"
+            )
         try:
             return self.dataset_class(str(self.root), train=train, download=self.download)
-        except (RuntimeError, OSError) as err:
+        except Exception as err:  # missing, truncated or corrupted files
             if not self.download:
                 raise DatasetNotFoundError(
                     f"{self.name} was not found (or is corrupted) in {where}; set "

@@ -65,7 +65,8 @@ def read_corpus(path: str | Path) -> str:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(
-            f"data.path={path} could not be read as UTF-8 text ({type(err).__name__}: {err})"
+            f"data.path={path} could not be read as UTF-8 text ({type(err).__name__}); "
+            f"point data.path at a UTF-8 text file"
         ) from err
     if not text:
         raise ValueError(f"data.path={path} is empty; give a file with some text in it")

@@ -64,15 +64,24 @@ class Conv2d(torch.autograd.Function):
         H_out, W_out = dZ.shape[-2:]
         dZ = dZ.contiguous()
         dA = dW = db = None
+        # dW first: its temporaries (A and dZ with samples as channels) are freed before
+        # dA is allocated, so the two never add up in memory
+        if ctx.needs_input_grad[1]:
+            # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
+            #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s).
+            # The Σ over samples i in two halves of the batch: the convolution copies its
+            # transposed operands, and half-batch copies take half the memory
+            dW_t = None
+            for A_i, dZ_i in zip(A.chunk(2), dZ.chunk(2)):
+                part = F.conv2d(
+                    A_i.transpose(0, 1), dZ_i.transpose(0, 1), None, 1, (ph, pw), (sh, sw)
+                )
+                dW_t = part if dW_t is None else dW_t.add_(part)
+            # the last (H + 2p − kh) mod s rows/columns were never read: crop to (kh, kw)
+            dW = dW_t[:, :, :kh, :kw].transpose(0, 1).contiguous()
         if ctx.needs_input_grad[0]:
             dA = _conv2d_input_grad(dZ, W, (H, Wd), (sh, sw), (ph, pw), (H_out, W_out))
             dA = dA.contiguous(memory_format=_memory_format(A))
-        if ctx.needs_input_grad[1]:
-            # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
-            #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s)
-            dW_t = F.conv2d(A.transpose(0, 1), dZ.transpose(0, 1), None, 1, (ph, pw), (sh, sw))
-            # the last (H + 2p − kh) mod s rows/columns were never read: crop to (kh, kw)
-            dW = dW_t[:, :, :kh, :kw].transpose(0, 1).contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             # db[o] = Σ_{i,y,x} dZ[i, o, y, x]
             db = dZ.sum((0, 2, 3))

@@ -34,14 +34,14 @@ class MSELoss(torch.autograd.Function):
         ctx.reduction = reduction
         ctx.shapes = (A.shape, Y.shape)
         # L = (A − Y)²
-        return reduce(D * D, reduction)
+        return reduce(D.square(), reduction)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
         (D,) = ctx.saved_tensors
         # dA = 2 (A − Y) / m · dJ
-        dA = D * (2 * reduction_scale(ctx.reduction, D.numel())) * dJ
+        dA = D * (dJ * (2 * reduction_scale(ctx.reduction, D.numel())))
         a_shape, y_shape = ctx.shapes
         dA_in = _unbroadcast(dA, a_shape) if ctx.needs_input_grad[0] else None
         # dY = −dA
@@ -52,15 +52,16 @@ class MSELoss(torch.autograd.Function):
 class BCEWithLogits(torch.autograd.Function):
     """Sigmoid and binary cross-entropy in one op (notes 002, logistic regression).
 
-    L = −[Y log σ(Z) + (1 − Y) log(1 − σ(Z))], evaluated as
-    max(Z, 0) − Z·Y + log(1 + e^{−|Z|}) so that |Z| ≥ 1000 stays finite.
+    L = −[Y log σ(Z) + (1 − Y) log(1 − σ(Z))] = log(1 + e^Z) − Z·Y, evaluated so that
+    |Z| ≥ 1000 stays finite.
     """
 
     @staticmethod
     def forward(ctx: FunctionCtx, Z: torch.Tensor, Y: torch.Tensor, reduction: str):
         """Z (logits), Y (targets in [0, 1]): same shape → J: () or Z's shape."""
-        # L = max(Z, 0) − Z Y + log(1 + e^{−|Z|})   (= −[Y log A + (1 − Y) log(1 − A)])
-        L = torch.clamp_min(Z, 0) - Z * Y + torch.log1p(torch.exp(-Z.abs()))
+        # L = −[Y log A + (1 − Y) log(1 − A)] = log(1 + e^Z) − Z Y,  with log(1 + e^Z)
+        # = logaddexp(0, Z) evaluated as max(Z, 0) + log(1 + e^{−|Z|}) (finite for any Z)
+        L = torch.addcmul(torch.logaddexp(Z.new_zeros(()), Z), Z, Y, value=-1)
         ctx.save_for_backward(Z, Y)
         ctx.reduction = reduction
         return reduce(L, reduction)
@@ -73,7 +74,7 @@ class BCEWithLogits(torch.autograd.Function):
         dZ = dY = None
         if ctx.needs_input_grad[0]:
             # dZ = (A − Y) / m   (the notes' dz = a − y, averaged over m samples)
-            dZ = (torch.sigmoid(Z) - Y) * scale
+            dZ = torch.sigmoid(Z).sub_(Y).mul_(scale)
         if ctx.needs_input_grad[1]:
             # ∂L/∂Y = −Z
             dY = -Z * scale
@@ -89,26 +90,27 @@ class CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, Z: torch.Tensor, y: torch.Tensor, reduction: str):
         """Z: (m, C) logits, y: (m,) int64 class indices → J: () or (m,)."""
-        Zmax = Z.amax(dim=1, keepdim=True)
-        # log Σ_k e^{Z_k}, with the max taken out so that no exponent overflows
-        lse = Zmax + torch.log(torch.exp(Z - Zmax).sum(dim=1, keepdim=True))
-        # L = log Σ e^Z − Z_y
-        L = (lse - Z.gather(1, y.unsqueeze(1))).squeeze(1)
-        ctx.save_for_backward(Z, lse, y)
+        # log softmax(Z) = Z − log Σ_k e^{Z_k}   (torch.log_softmax takes the max out of
+        # the log-sum-exp, so that no exponent overflows, in one pass)
+        log_A = torch.log_softmax(Z, dim=1)
+        y_col = y.unsqueeze(1)
+        # L = −log softmax(Z)_y = log Σ e^Z − Z_y
+        L = log_A.gather(1, y_col).squeeze(1).neg_()
+        ctx.save_for_backward(log_A, y_col)
         ctx.reduction = reduction
         return reduce(L, reduction)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
-        Z, lse, y = ctx.saved_tensors
-        # softmax(Z) = e^{Z − log Σ e^Z}
-        dZ = torch.exp(Z - lse)
-        # dZ = (softmax(Z) − onehot(y)) / m
-        dZ.scatter_add_(1, y.unsqueeze(1), torch.full_like(lse, -1.0))
-        scale = reduction_scale(ctx.reduction, Z.shape[0])
+        log_A, y_col = ctx.saved_tensors
+        # softmax(Z) = e^{log softmax(Z)}
+        dZ = log_A.exp()
+        # dZ = (softmax(Z) − onehot(y)) / m:  −1 at each sample's class
+        dZ.scatter_(1, y_col, -1.0, reduce="add")
+        scale = reduction_scale(ctx.reduction, dZ.shape[0])
         dJ = dJ.unsqueeze(1) if ctx.reduction == "none" else dJ
-        return dZ * (scale * dJ), None, None
+        return dZ.mul_(dJ * scale), None, None
 
 
 def _unbroadcast(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:

@@ -49,29 +49,27 @@ def _pool_geometry(
     return k, s, p
 
 
-def _first_max(
-    win: torch.Tensor, tag: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """The maximum over the last axis of a window view, and the first position holding it.
+def _first_max(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The maximum of every window of a window view, and the first position holding it.
 
-    win: (..., k) → Z: (...), t*: (...) int32, and tag[..., t*] for a view ``tag`` (..., k).
-    One pass per window position (a loop over kernel offsets); ``torch.where`` and
-    ``masked_fill_`` are several times slower on CPU than the arithmetic selects below.
+    win: (..., kh, kw) → Z: (...), t*: (...) the row-major position u·kw + v of the first
+    maximum, as a float of win's dtype. One pass per kernel offset, at the size of the
+    output, and in place: the extra memory is three output-sized buffers. The comparison
+    is written straight into a float buffer: on CPU a boolean mask plus a select
+    (``torch.where``, ``masked_fill_``) costs several times as much.
     """
-    Z = win[..., 0]
-    t_star = torch.zeros(Z.shape, dtype=torch.int32, device=Z.device)
-    tag_star = None if tag is None else tag[..., 0]
-    for t in range(1, win.shape[-1]):
-        S = win[..., t]
-        # strictly greater: on a tie the earlier position keeps the maximum
-        better = (S > Z).to(torch.int32)
-        Z = torch.maximum(Z, S)
-        # positions only grow, so the last strictly better position is the largest one
-        t_star = torch.maximum(t_star, better * t)
-        if tag is not None:
-            # tag* ← tag[t] where better, unchanged elsewhere
-            tag_star = tag_star + better * (tag[..., t] - tag_star)
-    return Z, t_star, tag_star
+    kh, kw = win.shape[-2:]
+    Z = win[..., 0, 0].clone(memory_format=torch.contiguous_format)
+    t_star, later = torch.zeros_like(Z), torch.empty_like(Z)
+    for t in range(1, kh * kw):
+        S = win[..., t // kw, t % kw]
+        # 1 where S beats the maximum so far, 0 elsewhere: strictly greater, so that on
+        # a tie the earlier position keeps it
+        torch.gt(S, Z, out=later)
+        # t* ← t there: positions only grow, so the last strictly better one is the largest
+        torch.maximum(t_star, later.mul_(t), out=t_star)
+        torch.maximum(Z, S, out=Z)
+    return Z, t_star
 
 
 def _window_sum(win: torch.Tensor) -> torch.Tensor:
@@ -97,27 +95,27 @@ class MaxPool2d(torch.autograd.Function):
         W = A.shape[-1]
         (kh, kw), (sh, sw), (ph, pw) = k, s, p
         A_pad = F.pad(A, (pw, pw, ph, ph), value=float("-inf")) if ph or pw else A
-        # the window max taken one axis at a time; the first maximum of each row of the
-        # window, then the first (topmost) of those, is the first maximum in row-major order
-        # M[r, x] = max_v A_pad[r, s·x + v],  v* = the first v holding it
-        M, v_star, _ = _first_max(A_pad.unfold(3, kw, sw))
-        # Z[y, x] = max_u M[s·y + u, x],  u* = the first u holding it, v* of that row
-        Z, u_star, v_win = _first_max(M.unfold(2, kh, sh), v_star.unfold(2, kh, sh))
+        # Z[y, x] = max_{u,v} A_pad[s·y + u, s·x + v] and t* = u*·kw + v* of the first
+        # maximum in row-major window order, over the window view (m, C, H_out, W_out, kh, kw)
+        Z, t_star = _first_max(A_pad.unfold(2, kh, sh).unfold(3, kw, sw))
         H_out, W_out = Z.shape[-2:]
+        # u* = ⌊t*/kw⌋ and v* = t* − u*·kw (int64 from here on, each in its own buffer)
+        v_star = t_star.to(torch.int64)
+        u_star = v_star.div(kw, rounding_mode="floor")
+        v_star.sub_(u_star * kw)
         # (row, col) in A of each maximum: (s·y + u* − p, s·x + v* − p)
-        i32 = {"dtype": torch.int32, "device": A.device}
-        rows = (torch.arange(H_out, **i32) * sh - ph)[:, None] + u_star
-        cols = torch.arange(W_out, **i32) * sw - pw + v_win
+        i64 = {"dtype": torch.int64, "device": A.device}
+        rows = u_star.add_((torch.arange(H_out, **i64) * sh - ph)[:, None])
+        cols = v_star.add_(torch.arange(W_out, **i64) * sw - pw)
         if ph or pw:
             # a padded position wins only in a window that is −∞ throughout, where
             # PyTorch picks the window's first position inside A
             rows, cols = rows.clamp_min_(0), cols.clamp_min_(0)
         # cache: the flat index (in H·W) of every maximum — PyTorch's "indices"
-        idx = (rows * W + cols).long()
+        idx = rows.mul_(W).add_(cols)
         ctx.save_for_backward(idx)
         ctx.in_shape = A.shape
-        # a 1 × 1 window would hand back a view of A: copy it
-        return Z.clone(memory_format=torch.contiguous_format) if kh * kw == 1 else Z.contiguous()
+        return Z
 
     @staticmethod
     @once_differentiable
@@ -160,18 +158,19 @@ class AvgPool2d(torch.autograd.Function):
         m, C, H, W = ctx.in_shape
         (kh, kw), (sh, sw), (ph, pw) = ctx.geometry
         # every position of a window gets an equal share: dA_pad[s·y + u, s·x + v] += dZ / (kh·kw)
-        share = dZ / (kh * kw)
         dA_pad = dZ.new_zeros(m, C, H + 2 * ph, W + 2 * pw)
         # window view of dA_pad (m, C, H_out, W_out, kh, kw): writes land in dA_pad
         win = dA_pad.unfold(2, kh, sh).unfold(3, kw, sw)
         overlapping = sh < kh or sw < kw
-        # one strided slice per kernel offset (u, v)
+        # one strided slice per kernel offset (u, v): Σ of dZ over the windows holding a
+        # position, then the 1/(kh·kw) once, in place (no dZ-sized buffer)
         for u in range(kh):
             for v in range(kw):
                 if overlapping:
-                    win[..., u, v] += share  # overlapping windows accumulate
+                    win[..., u, v] += dZ  # overlapping windows accumulate
                 else:
-                    win[..., u, v] = share  # each position is in at most one window
+                    win[..., u, v] = dZ  # each position is in at most one window
+        dA_pad.div_(kh * kw)
         # the padding is not part of A: crop it
         dA = dA_pad[:, :, ph : ph + H, pw : pw + W]
         return dA.contiguous(), None, None, None

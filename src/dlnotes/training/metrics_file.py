@@ -1,4 +1,5 @@
-"""metrics.json: the final numbers of one run, written atomically into its folder."""
+"""metrics.json: the final numbers of one run, written atomically into its folder, and its
+``status``: ok, diverged, interrupted (resumable) or failed (with the ``error``)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,9 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def failure_record(error: str, overrides: list[str] | None = None, **facts: Any) -> dict[str, Any]:
+    """metrics.json of a run that failed: ``status: failed``, the one-sentence ``error``,
+    the overrides and whatever else is known (epochs, steps, ...)."""
+    return {"status": "failed", "error": error, **facts, "overrides": list(overrides or [])}

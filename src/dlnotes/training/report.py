@@ -38,6 +38,7 @@ OVERLAYS = ("train_loss", "val_loss", "train_acc", "val_acc", "train_loss_step")
 """The curves drawn across jobs by default (``*_step`` against step, the others epoch)."""
 NOT_METRICS = frozenset(
     {*RUN_COLUMNS, "diverged", "diverged_step", "overrides", "model", "data", "error", "failed"}
+    | {"status", "interrupted", "signal", "checkpoint", "resume_command"}
 )
 """Keys of ``metrics.json`` that are not final metrics."""
 QUIET_PREFIXES = ("callbacks", "logger", "hydra", "print_config", "trainer.log_every_n_steps")
@@ -260,13 +261,16 @@ def _failure(folder: Path, metrics: dict[str, Any] | None, why: str) -> str | No
 
 
 def job_status(folder: Path, metrics: dict[str, Any] | None, why: str) -> tuple[str, str]:
-    """``("ok" | "diverged (step N)" | "failed", error text)`` of one job; the error text of
+    """``("ok" | "diverged (step N)" | "interrupted (step N)" | "failed", error text)`` of
+    one job (an interrupted job can be resumed); the error text of
     a failed job ends with the last line of its log naming an error, if any."""
     reason = _failure(folder, metrics, why)
     if reason is not None:
         line = last_error_line(folder)
         return "failed", f"{reason}; {line}" if line and line != reason else reason
     assert metrics is not None
+    if metrics.get("interrupted") or metrics.get("status") == "interrupted":
+        return f"interrupted (step {metrics.get('steps')})", ""
     if metrics.get("diverged"):
         step = metrics.get("diverged_step")
         return (f"diverged (step {step})" if step is not None else "diverged"), ""
@@ -463,8 +467,10 @@ def summarize(jobs: Sequence[Job]) -> str:
     ok = sum(job.status == "ok" for job in jobs)
     diverged = sum(job.diverged for job in jobs)
     failed = sum(job.failed for job in jobs)
+    interrupted = sum(job.status.startswith("interrupted") for job in jobs)
     noun = "job" if len(jobs) == 1 else "jobs"
-    return f"{len(jobs)} {noun}: {ok} ok, {diverged} diverged, {failed} failed"
+    also = f", {interrupted} interrupted" if interrupted else ""
+    return f"{len(jobs)} {noun}: {ok} ok, {diverged} diverged, {failed} failed{also}"
 
 
 # ------------------------------------------------------------------------------ figures

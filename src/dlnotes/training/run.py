@@ -8,20 +8,34 @@ the model built from ``cfg.model``; ``cfg.init`` initializes it; ``cfg.optimizer
 
 from __future__ import annotations
 
+import shlex
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from dlnotes import init
+from dlnotes.data import InMemoryDataModule
 from dlnotes.models import Model
-from dlnotes.training.metrics_file import final_metrics, write_json
+from dlnotes.training.checkpoint_io import AtomicCheckpointIO
+from dlnotes.training.distributed import check_ddp_launch, hydra_multirun
+from dlnotes.training.interrupt import Interruption, RunInterrupted
+from dlnotes.training.metrics_file import failure_record, final_metrics, write_json
+from dlnotes.training.threads import set_threads
+from dlnotes.training.validate import (
+    ConfigError,
+    check_config,
+    explain,
+    model_data_mismatch,
+    sentence,
+)
 
 # in-memory tensors need no worker processes; a library deprecation users cannot act on
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
@@ -58,10 +72,28 @@ def build_task(cfg: DictConfig, model: Model) -> L.LightningModule:
     )
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> L.Trainer:
+    """The Trainer of ``cfg.trainer`` with the callbacks and logger of the config, plus
+    ``extra_callbacks``; checkpoints are written atomically and loaded weights-only."""
+    # an entry without _target_ is a setting of a callback that callbacks=none switched off
+    entries = (cfg.get("callbacks") or {}).items()
+    callbacks = [_build(f"callbacks.{k}", c) for k, c in entries if c and "_target_" in c]
+    logger = _build("logger", cfg.logger) if cfg.get("logger") else False
+    return _build(
+        "trainer",
+        cfg.trainer,
+        callbacks=[*callbacks, *(extra_callbacks or [])],
+        logger=logger,
+        plugins=[AtomicCheckpointIO()],
+    )
+
+
+def _build(label: str, node: Any, **kwargs: Any) -> Any:
+    """``instantiate(node, **kwargs)``; an error becomes a ConfigError naming ``label``."""
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as err:
+        raise explain(_cause(err), label) from err
 
 
 def _hparams(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
@@ -80,28 +112,168 @@ def _hparams(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
     return params
 
 
+class RunFailed(RuntimeError):
+    """A run that stopped on an error; its metrics.json says ``status: failed`` and the
+    error, ``traceback.txt`` in the run folder holds the traceback."""
+
+
+def _label(group: str, choices: dict[str, Any]) -> str:
+    """``group=<choice>`` ("data=moons"), or the group's name when no choice is known."""
+    return f"{group}={choices[group]}" if choices.get(group) else group
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The builder's own error inside Hydra's InstantiationException."""
+    return err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The checkpoint the run continues from: ``ckpt_path``, or with ``resume=true``
+    ``<run_dir>/checkpoints/last.ckpt`` (a ConfigError when there is none)."""
+    if cfg.get("ckpt_path"):
+        return str(Path(str(cfg.ckpt_path)).expanduser())
+    if not cfg.get("resume"):
+        return None
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise ConfigError(
+            f"resume=true found no checkpoint {last}; continue a run in its own folder "
+            f"with dlnotes-train <its overrides> resume=true hydra.run.dir=<run folder>."
+        )
+    return str(last)
+
+
+def resume_command(run_dir: Path, overrides: list[str]) -> str:
+    """The command that continues the run in ``run_dir`` with the same overrides."""
+    own = ("resume=", "ckpt_path=", "hydra.run.dir=")
+    keep = [o for o in overrides if not o.lstrip("+~").startswith(own)]
+    return shlex.join(["dlnotes-train", *keep, "resume=true", f"hydra.run.dir={run_dir}"])
+
+
+def build_checked(
+    cfg: DictConfig, run_dir: Path, choices: dict[str, Any]
+) -> tuple[L.LightningDataModule, Model, L.LightningModule, L.Trainer, Interruption]:
+    """Data, model, task and trainer of the config, each error a one-sentence ConfigError
+    naming its group. Nothing is written to ``run_dir`` yet."""
+    data_label = _label("data", choices)
+    try:
+        datamodule = instantiate(cfg.data)
+        if isinstance(datamodule, InMemoryDataModule):  # files, sizes: checked now
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+    except Exception as err:
+        raise explain(_cause(err), data_label) from err
+    try:
+        model = build_model(cfg, datamodule)
+    except Exception as err:
+        build = instantiate(cfg.model, _partial_=True)
+        label = _label("model", choices)
+        raise model_data_mismatch(_cause(err), build, datamodule.spec, label, data_label) from err
+    try:
+        task = build_task(cfg, model)
+    except Exception as err:
+        labels = [_label(g, choices) for g in ("task", "optimizer", "scheduler") if cfg.get(g)]
+        raise explain(_cause(err), ", ".join(labels)) from err
+    try:  # the optimizer's own checks (betas, eps, ...), now rather than when the fit starts
+        instantiate(cfg.optimizer)(params=model.parameters())
+    except Exception as err:
+        raise explain(_cause(err), _label("optimizer", choices)) from err
+    interruption = Interruption(run_dir / "checkpoints")
+    trainer = build_trainer(cfg, [interruption])
+    return datamodule, model, task, trainer, interruption
+
+
 def train(
     cfg: DictConfig,
     run_dir: str | Path,
     overrides: list[str] | None = None,
     choices: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Fit, test, write ``metrics.json`` into ``run_dir`` and return its content."""
-    run_dir = Path(run_dir)
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    model = build_model(cfg, datamodule)
-    task = build_task(cfg, model)
-    trainer = build_trainer(cfg)
-    ckpt_path = cfg.get("ckpt_path")
-    if cfg.get("resume") and not ckpt_path:
-        last = run_dir / "checkpoints" / "last.ckpt"
-        ckpt_path = str(last) if last.exists() else None
+    """Check the config, fit, test, write ``metrics.json`` into ``run_dir`` and return it.
 
+    Raises :class:`~dlnotes.training.validate.ConfigError` when the config cannot run
+    (nothing written), :class:`~dlnotes.training.interrupt.RunInterrupted` after Ctrl-C
+    or SIGTERM (metrics.json ``status: interrupted``, resume from
+    ``checkpoints/last.ckpt``), :class:`RunFailed` on any other error (``status: failed``).
+    """
+    run_dir = Path(run_dir)
+    overrides, choices = list(overrides or []), dict(choices or {})
+    check_config(cfg, choices, overrides)
+    ckpt_path = resume_checkpoint(cfg, run_dir)
+    check_ddp_launch(cfg, hydra_multirun())
+    set_threads(cfg)  # threads: auto shares the cores among parallel sweep jobs
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, model, task, trainer, interruption = build_checked(cfg, run_dir, choices)
+    facts = {
+        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "overrides": overrides,
+        "model": type(model).__name__,
+        "data": datamodule.spec.name,
+    }
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        return _fit_and_test(cfg, run_dir, choices, datamodule, task, trainer, ckpt_path, facts)
+    except BaseException as err:
+        progress = {
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        if interruption.interrupted or isinstance(err, KeyboardInterrupt):
+            signal_name = interruption.interrupted or "SIGINT"
+            raise _interrupted(run_dir, trainer, task, signal_name, progress, facts) from None
+        if not isinstance(err, Exception):
+            raise
+        message = sentence(f"{type(err).__name__}: {err}")
+        if trainer.is_global_zero:  # DDP: one record per run folder
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(err)))
+            write_json(run_dir / "metrics.json", failure_record(message, **progress, **facts))
+        raise RunFailed(message) from err
+
+
+def _interrupted(
+    run_dir: Path,
+    trainer: L.Trainer,
+    task: L.LightningModule,
+    signal_name: str,
+    progress: dict[str, Any],
+    facts: dict[str, Any],
+) -> RunInterrupted:
+    """Write metrics.json of an interrupted run; the exception that says how to resume."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    command = resume_command(run_dir, facts["overrides"])
+    classification = getattr(task, "classification", False)
+    record = {
+        **final_metrics(dict(trainer.callback_metrics), classification=classification),
+        "status": "interrupted",
+        "interrupted": True,
+        "signal": signal_name,
+        **progress,
+        "diverged": False,
+        "checkpoint": str(last) if last.is_file() else None,
+        "resume_command": command if last.is_file() else None,
+        **facts,
+    }
+    write_json(run_dir / "metrics.json", record)
+    at = f"Interrupted ({signal_name}) at epoch {progress['epochs']}, step {progress['steps']}"
+    if not last.is_file():
+        return RunInterrupted(f"{at}, before any checkpoint was written.", signal_name)
+    return RunInterrupted(f"{at}; checkpoint {last}; continue with: {command}", signal_name)
+
+
+def _fit_and_test(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, Any],
+    datamodule: L.LightningDataModule,
+    task: L.LightningModule,
+    trainer: L.Trainer,
+    ckpt_path: str | None,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.perf_counter() - start
     fit_metrics = dict(trainer.callback_metrics)
     divergence = next((c for c in trainer.callbacks if hasattr(c, "diverged")), None)
@@ -114,21 +286,21 @@ def train(
     metrics = final_metrics(final, classification=getattr(task, "classification", False))
     result: dict[str, Any] = {
         **metrics,
+        "status": "diverged" if diverged else "ok",
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "seconds": round(seconds, 3),
         "diverged": diverged,
         "diverged_step": getattr(divergence, "diverged_step", None) if diverged else None,
-        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "overrides": list(overrides or []),
-        "model": type(model).__name__,
-        "data": datamodule.spec.name,
+        "interrupted": False,
+        **facts,
     }
-    write_json(run_dir / "metrics.json", result)
+    if trainer.is_global_zero:  # DDP: every process gets the result, rank 0 writes it
+        write_json(run_dir / "metrics.json", result)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             hp_metrics = {f"hp/{k}": v for k, v in metrics.items() if v is not None}
-            logger.log_hyperparams(_hparams(cfg, choices or {}), metrics=hp_metrics)
+            logger.log_hyperparams(_hparams(cfg, choices), metrics=hp_metrics)
             logger.experiment.add_text("config", f"```yaml\n{OmegaConf.to_yaml(cfg)}\n```")
             logger.finalize("success")
     return result

@@ -1,0 +1,164 @@
+"""Section "lightning": the cost of our framework layer on one model and one data set.
+
+The same deep MLP (784 → 64 → 64 → 10, hand-written backward) is trained for the same
+200 SGD steps on the same in-memory batches (128 samples): by a plain PyTorch loop
+(zero_grad, loss, backward, step), and by ``Trainer.fit`` of our
+:class:`~dlnotes.training.task.Task` without a logger and with the TensorBoard logger of
+``dlnotes-train`` (metrics logged every 10 steps). Each sample is one fit; the time is
+that of the fit alone (building the Trainer is left out), and the row reports the
+throughput in samples per second and the time ratio to the plain loop. A fit of a bare
+LightningModule (training_step returns the loss, nothing logged) separates Lightning's
+own per-step cost from what our Task adds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from dlnotes.bench import targets
+from dlnotes.bench.timing import time_interleaved
+from dlnotes.models import DeepMLP
+from dlnotes.training.task import Task
+
+
+def _loader(samples: int, features: int, classes: int, batch: int) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    X, Y = (
+        torch.randn(samples, features, generator=g),
+        torch.randint(classes, (samples,), generator=g),
+    )
+    return DataLoader(TensorDataset(X, Y), batch_size=batch, shuffle=False)
+
+
+def plain_loop(model: DeepMLP, loader: DataLoader, epochs: int, lr: float) -> float:
+    """Seconds of ``epochs`` passes of the textbook loop."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    model.train()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for X, Y in loader:
+            opt.zero_grad(set_to_none=True)
+            model.loss(model(X), Y).backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+class BareModule(L.LightningModule):
+    """The least a LightningModule can be: training_step returns the loss, nothing is
+    logged. Its fit is Lightning's own cost; Task's on top of it is ours."""
+
+    def __init__(self, model: DeepMLP, lr: float) -> None:
+        super().__init__()
+        self.model, self.lr = model, lr
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        X, Y = batch
+        return self.model.loss(self.model(X), Y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.model.parameters(), lr=self.lr)
+
+
+def lightning_fit(
+    model: DeepMLP,
+    loader: DataLoader,
+    epochs: int,
+    lr: float,
+    log_dir: str | None,
+    bare: bool = False,
+) -> float:
+    """Seconds of ``Trainer.fit`` of a Task (or of :class:`BareModule`) over the same
+    batches; the Trainer is built before the clock starts."""
+    optimizer = functools.partial(torch.optim.SGD, lr=lr)
+    task = BareModule(model, lr) if bare else Task(model, optimizer=optimizer)
+    logger = TensorBoardLogger(log_dir, name="", version="") if log_dir else False
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=logger,
+        log_every_n_steps=10,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    start = time.perf_counter()
+    trainer.fit(task, train_dataloaders=loader)
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Without Lightning's banner and advice, which it prints once per fit."""
+    log = logging.getLogger("lightning.pytorch")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for message in ("does not have many workers", "no `val_dataloader`",
+                            "smaller than the logging interval", "treespec, LeafSpec"):  # fmt: skip
+                warnings.filterwarnings("ignore", message=f".*{message}.*")
+            yield
+    finally:
+        log.setLevel(level)
+
+
+def run(repeats: int, tiny: bool = False, batch: int = 128) -> list[dict[str, Any]]:
+    """Plain loop, fit without logger, fit with TensorBoard: interleaved fits."""
+    with _quiet_lightning():
+        return _run(repeats, tiny, batch)
+
+
+def _run(repeats: int, tiny: bool, batch: int) -> list[dict[str, Any]]:
+    batches, epochs = (2, 2) if tiny else (50, 4)
+    features, hidden = (12, [4]) if tiny else (784, [64, 64])
+    loader = _loader(batches * batch, features, 10, batch)
+    torch.manual_seed(0)
+    base = DeepMLP(features, hidden=hidden, out_features=10)
+    lr = 0.01
+    with tempfile.TemporaryDirectory() as log_dir:
+        fns = {
+            "plain": lambda: plain_loop(copy.deepcopy(base), loader, epochs, lr),
+            "fit, bare LightningModule": lambda: lightning_fit(
+                copy.deepcopy(base), loader, epochs, lr, None, bare=True
+            ),
+            "fit": lambda: lightning_fit(copy.deepcopy(base), loader, epochs, lr, None),
+            "fit + tensorboard": lambda: lightning_fit(
+                copy.deepcopy(base), loader, epochs, lr, log_dir
+            ),
+        }
+        stats = time_interleaved(fns, repeats, warmup=1, min_sample_s=0.0)
+    steps = batches * epochs
+    rows = []
+    for name, s in stats.items():
+        ratio = s.median / stats["plain"].median
+        # the target is for dlnotes' Task; the bare module shows Lightning's own share
+        target = targets.LIGHTNING if name.startswith("fit") and "bare" not in name else None
+        rows.append(
+            {
+                "loop": name,
+                "steps": steps,
+                "batch": batch,
+                "seconds": s.as_dict(),
+                "samples_per_s": steps * batch / s.median,
+                "ms_per_step": 1e3 * s.median / steps,
+                "ratio": ratio,
+                "target": target,
+                "time": targets.verdict(ratio, target),
+            }
+        )
+    return rows

@@ -1,0 +1,191 @@
+"""A catalogue of bad inputs: each ends in one sentence naming the key, the value and what
+is allowed (or the closest valid key / the data that fits), before anything is trained or
+written. Most cases run in process on the composed config; a handful through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from dlnotes.cli.train import _hydra_message
+from dlnotes.training.run import train
+from dlnotes.training.validate import ConfigError
+from tests.cli.conftest import compose_config, run_cli
+
+FAST = ["trainer.max_epochs=1", "callbacks=none", "print_config=false"]
+
+
+def corrupt_mnist(root: Path) -> Path:
+    """A data.root whose MNIST/raw files exist but hold garbage."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # fmt: skip
+        (raw / name).write_bytes(b"not an idx file")
+    return root
+
+
+def files(tmp: Path) -> dict[str, str]:
+    """Files the cases point at: {missing}, {empty}, {binary}, {corrupt}."""
+    (tmp / "empty.txt").write_text("")
+    (tmp / "binary.txt").write_bytes(b"\xff\xfe\x00\x81" * 64)
+    return {
+        "missing": str(tmp / "no-such-file.txt"),
+        "empty": str(tmp / "empty.txt"),
+        "binary": str(tmp / "binary.txt"),
+        "nodir": str(tmp / "no-such-folder"),
+        "corrupt": str(corrupt_mnist(tmp / "corrupt")),
+    }
+
+
+# overrides → fragments the one-sentence message must contain ({name}: a path of files())
+CASES: dict[str, tuple[list[str], list[str]]] = {
+    # unknown group options and keys: the valid choices, the closest key
+    "group-option": (["model=lenett"], ["model=lenett is not an option of model",
+                                        "did you mean lenet?", "shallow_mlp"]),
+    "experiment-option": (["experiment=planr"], ["did you mean planar?"]),
+    "key-typo": (["optimizer.lrr=0.1"], ["optimizer.lrr", "did you mean optimizer.lr?"]),
+    "key-typo-added": (["+optimizer.lrr=0.1"], ["optimizer.lrr is not a setting of optimizer=adam",
+                                                 "did you mean optimizer.lr?"]),
+    "key-needs-plus": (["optimizer.eps=1e-7"], ["add it with +optimizer.eps=1e-7"]),
+    "data-key-typo": (["data=moons", "data.nois=0.3"], ["did you mean data.noise?"]),
+    "root-key-typo": (["sed=3"], ["did you mean seed?"]),
+    "root-key-typo-added": (["+sed=3"], ["sed is not a key", "did you mean seed?"]),
+    "filled-by-data": (["+model.in_features=3"], ["model.in_features is set by dlnotes-train",
+                                                  "DataSpec"]),
+    "parse-error": (["model.hidden=[0"], ["could not be parsed", "'[0'"]),
+    # types and ranges: the key, the value, the allowed range
+    "lr-negative": (["optimizer.lr=-1"], ["optimizer.lr=-1 is out of range", "> 0"]),
+    "lr-text": (["optimizer.lr=fast"], ["optimizer.lr=fast has the wrong type", "a number"]),
+    "dropout": (["model=deep_mlp", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
+    "hidden-zero": (["model=deep_mlp", "model.hidden=[0]"], ["model.hidden=[0]",
+                                                             "an integer >= 1"]),
+    "hidden-size": (["model=elman_rnn", "data=parity", "model.hidden_size=0"],
+                    ["model.hidden_size=0", ">= 1"]),
+    "batch-size-zero": (["data.batch_size=0"], ["data.batch_size=0", ">= 1, or full"]),
+    "batch-size-text": (["data.batch_size=half"], ["data.batch_size=half", "wrong type"]),
+    "max-epochs": (["trainer.max_epochs=-3"], ["trainer.max_epochs=-3", ">= -1"]),
+    "max-epochs-float": (["trainer.max_epochs=2.5"], ["trainer.max_epochs=2.5", "an integer"]),
+    "activation": (["model.activation=rellu"], ["model.activation=rellu", "did you mean relu?"]),
+    "rnn-activation": (["model=elman_rnn", "data=parity", "model.activation=sigmoid"],
+                       ["model.activation=sigmoid is not one of tanh, relu"]),
+    "batch-norm": (["model=deep_mlp", "model.batch_norm=yes"], ["model.batch_norm=yes",
+                                                                "true or false"]),
+    "init-std": (["init=normal", "init.std=0"], ["init.std=0", "> 0"]),
+    "label-noise": (["data=moons", "data.label_noise=2"], ["data.label_noise=2", "[0, 1]"]),
+    "val-fraction": (["data=moons", "data.val_fraction=1"], ["data.val_fraction=1", "[0, 1)"]),
+    "seed": (["seed=-1"], ["seed=-1", "[0, 4294967295]"]),
+    "on-error": (["on_error=ignore"], ["on_error=ignore is not one of continue, raise"]),
+    "scheduler": (["scheduler=step", "scheduler.gamma=-0.5"], ["scheduler.gamma=-0.5", "> 0"]),
+    "accelerator": (["trainer.accelerator=quantum"], ["trainer", "quantum"]),
+    "train-size": (["data=moons", "data.train_size=1000000"],
+                   ["data.train_size=1000000", "exceeds the 180 training samples"]),
+    # a model that cannot take the data: which data fits
+    "lenet-moons": (["model=lenet", "data=moons"],
+                    ["model=lenet cannot take data=moons", "tabular data, 2 features",
+                     "data that fits model=lenet: mnist5k, mnist, fashion_mnist, cifar10"]),
+    "rnn-tabular": (["model=elman_rnn", "data=breast_cancer"],
+                    ["model=elman_rnn cannot take data=breast_cancer",
+                     "parity, adding, seq_mnist, text"]),
+    "mlp-text": (["model=shallow_mlp", "data=text"],
+                 ["model=shallow_mlp cannot take data=text", "moons"]),
+    "bce-multiclass": (["model=deep_mlp", "data=digits", "model.loss=bce"],
+                       ["cannot take data=digits with these settings", "one output unit", "moons"]),
+    # files: the path and the fix
+    "text-missing": (["model=elman_rnn", "data=text", "data.path={missing}"],
+                     ["data.path={missing} does not exist", "built-in corpus"]),
+    "text-empty": (["model=elman_rnn", "data=text", "data.path={empty}"],
+                   ["data.path={empty} is empty"]),
+    "text-binary": (["model=elman_rnn", "data=text", "data.path={binary}"],
+                    ["data.path={binary} could not be read as UTF-8 text"]),
+    "root-missing": (["model=lenet", "data=mnist", "data.root={nodir}"],
+                     ["data.root={nodir} does not exist", "data.download=true"]),
+    "mnist-corrupt": (["model=lenet", "data=mnist", "data.root={corrupt}"],
+                      ["not found (or is corrupted)", "{corrupt}/MNIST/raw",
+                       "data.download=true"]),
+    "ckpt-missing": (["ckpt_path={missing}"], ["ckpt_path={missing} does not exist",
+                                               "resume=true hydra.run.dir="]),
+    "resume-nothing": (["resume=true"], ["resume=true found no checkpoint",
+                                         "hydra.run.dir=<run folder>"]),
+}  # fmt: skip
+
+
+def message_of(overrides: list[str], run_dir: Path) -> str:
+    """The one sentence a user gets for ``overrides``, from composition or from train()."""
+    try:
+        cfg = compose_config([*FAST, *overrides], run_dir)
+    except Exception as err:  # Hydra's composition errors
+        message = _hydra_message(err)
+        assert message is not None, f"no sentence for {type(err).__name__}: {err}"
+        return message
+    try:
+        with pytest.raises(ConfigError) as info:
+            train(cfg, run_dir, overrides, dict(cfg.hydra.runtime.choices))
+    finally:
+        GlobalHydra.instance().clear()
+    return str(info.value)
+
+
+def assert_nothing_written(run_dir: Path) -> None:
+    if not run_dir.exists():
+        return
+    assert not (run_dir / "metrics.json").exists()
+    assert not (run_dir / "checkpoints").exists()
+    assert not list(run_dir.rglob("*tfevents*"))
+
+
+def assert_one_sentence(message: str) -> None:
+    assert "\n" not in message and "Traceback" not in message
+    assert message.endswith((".", "?", ")"))
+
+
+def test_the_catalogue_has_at_least_25_cases():
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_sentence_and_writes_nothing(case, tmp_path):
+    paths = files(tmp_path)
+    overrides, fragments = CASES[case]
+    run_dir = tmp_path / "run"
+    message = message_of([o.format(**paths) for o in overrides], run_dir)
+    assert_one_sentence(message)
+    for fragment in fragments:
+        assert fragment.format(**paths) in message, message
+    assert_nothing_written(run_dir)
+
+
+def test_corrupt_mnist_is_not_a_missing_root(tmp_path):
+    # the folder exists: the message is about its files, not about the folder
+    paths = files(tmp_path)
+    message = message_of(["model=lenet", "data=mnist", f"data.root={paths['corrupt']}"], tmp_path)
+    assert "does not exist" not in message
+
+
+CLI_CASES = ["group-option", "key-typo", "lr-negative", "lenet-moons", "text-missing"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_cli_exits_2_with_the_sentence_and_no_traceback(case, tmp_path):
+    paths = files(tmp_path)
+    overrides, fragments = CASES[case]
+    # print_config=true (the default) prints nothing for a config that fails its checks
+    proc = run_cli(FAST[:-1] + [o.format(**paths) for o in overrides], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("dlnotes-train: ")
+    if case in ("group-option", "key-typo", "lr-negative"):  # found before the config prints
+        assert proc.stderr.strip() == last and proc.stdout == ""
+    for fragment in fragments:
+        assert fragment.format(**paths) in last
+    for run_dir in (tmp_path / "outputs").glob("runs/*/*"):
+        assert_nothing_written(run_dir)
+
+
+def test_hydra_full_error_shows_the_traceback(tmp_path):
+    proc = run_cli(["optimizer.lr=-1", *FAST], tmp_path, HYDRA_FULL_ERROR="1")
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr

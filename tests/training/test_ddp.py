@@ -1,0 +1,97 @@
+"""Lightning DDP on the CPU (``trainer=ddp_cpu``, gloo, 2 processes) with the hand-written
+backward: after N steps the weights equal single-process training on the global batch.
+
+Full-batch gradient descent makes the comparison exact in meaning: each of the two
+processes gets half of the training set (DistributedSampler), computes the mean gradient
+of its half with the manual backward, and DDP averages the two — the mean gradient of
+the whole set, which is what the single process computes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlnotes.training.distributed import check_ddp_launch, relaunches_command
+from dlnotes.training.run import train
+from dlnotes.training.validate import ConfigError
+from tests.cli.conftest import compose_config
+
+STEPS = 4
+# moons: 180 training samples, an even split between the two processes
+OVERRIDES = [
+    "model=deep_mlp",
+    "model.hidden=[8]",
+    "data=moons",
+    "data.batch_size=full",
+    "optimizer=sgd",
+    "optimizer.lr=0.5",
+    f"trainer.max_epochs={STEPS}",
+    "trainer.check_val_every_n_epoch=null",
+    "callbacks=none",
+    "~logger",
+    "print_config=false",
+]
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    (ckpt,) = (run_dir / "checkpoints").glob("epoch=*.ckpt")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    return {k: v for k, v in state.items() if k.startswith("model.")}
+
+
+def test_ddp_weights_equal_single_process_on_the_global_batch(tmp_path):
+    ddp_dir = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlnotes",
+            "trainer=ddp_cpu",
+            *OVERRIDES,
+            f"hydra.run.dir={ddp_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=220,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Lightning re-ran the command for rank 1 into the same run folder (its own log file)
+    assert (ddp_dir / "train_ddp_process_1.log").exists()
+    metrics = json.loads((ddp_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["steps"] == STEPS
+
+    single_dir = tmp_path / "single"
+    cfg = compose_config([*OVERRIDES], single_dir)
+    result = train(cfg, single_dir, OVERRIDES)
+    assert result["steps"] == STEPS
+
+    ddp, single = _weights(ddp_dir), _weights(single_dir)
+    assert ddp.keys() == single.keys() and ddp
+    for name in ddp:
+        # float32 sums in a different order: equal to rounding
+        torch.testing.assert_close(ddp[name], single[name], atol=1e-5, rtol=1e-5, msg=name)
+    # one step fewer gives other weights: the comparison resolves a single step
+    fewer_dir = tmp_path / "fewer"
+    fewer = [*OVERRIDES, f"trainer.max_epochs={STEPS - 1}"]
+    train(compose_config(fewer, fewer_dir), fewer_dir, fewer)
+    moved = _weights(fewer_dir)
+    assert any((moved[k] - ddp[k]).abs().max() > 1e-3 for k in ddp)
+
+
+def test_ddp_under_a_sweep_is_refused_with_a_sentence(tmp_path):
+    cfg = compose_config(["trainer=ddp_cpu"], tmp_path)
+    assert relaunches_command(cfg.trainer)
+    with pytest.raises(ConfigError, match="without -m"):
+        check_ddp_launch(cfg, multirun=True)
+    check_ddp_launch(cfg, multirun=False)  # a single run is fine
+    single = compose_config([], tmp_path)
+    assert not relaunches_command(single.trainer)
