@@ -42,7 +42,8 @@ BASE = [
     "callbacks=none",
     "+callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
     "+callbacks.model_checkpoint.dirpath=${hydra:runtime.output_dir}/checkpoints",
-    "+callbacks.model_checkpoint.save_last=true",
+    "+callbacks.model_checkpoint.filename=last",
+    "+callbacks.model_checkpoint.save_on_train_epoch_end=true",
     "+callbacks.model_checkpoint.enable_version_counter=false",
     "print_config=false",
 ]
@@ -87,8 +88,15 @@ def reference(tmp_path_factory) -> dict:
         {"step": 13, "signum": signal.SIGTERM},
         {"step": 16},  # on the last batch of epoch 1
         {"step": 13, "hard": True},  # no new checkpoint: resumes from the end of epoch 0
+        {"step": 29},  # mid-way through the last epoch: its train means span the resume
     ],
-    ids=["sigint-mid-epoch", "sigterm-mid-epoch", "sigint-last-batch", "hard-interrupt"],
+    ids=[
+        "sigint-mid-epoch",
+        "sigterm-mid-epoch",
+        "sigint-last-batch",
+        "hard-interrupt",
+        "sigint-last-epoch",
+    ],
 )
 def test_interrupted_run_resumes_to_the_uninterrupted_metrics(interrupt, reference, tmp_path):
     with pytest.raises(RunInterrupted) as info:
@@ -111,6 +119,30 @@ def test_interrupted_run_resumes_to_the_uninterrupted_metrics(interrupt, referen
     assert {k: resumed[k] for k in NUMBERS} == {k: reference[k] for k in NUMBERS}
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "ok"
     assert not list((tmp_path / "checkpoints").glob("last-v*.ckpt"))
+
+
+class SigtermAtTest(pl.Callback):
+    """SIGTERM to this process when the final test starts (after the fit)."""
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_after_the_fit_is_recorded_as_interrupted(tmp_path):
+    cfg = compose_config(BASE, tmp_path)
+    with open_dict(cfg):
+        cfg.callbacks.interrupt = {"_target_": f"{__name__}.SigtermAtTest"}
+    try:
+        with pytest.raises(RunInterrupted) as info:
+            train(cfg, tmp_path, BASE, dict(cfg.hydra.runtime.choices))
+    finally:
+        GlobalHydra.instance().clear()
+    assert info.value.exit_code == 143
+    stopped = json.loads((tmp_path / "metrics.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM"
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert stopped["steps"] == 32 and stopped["checkpoint"] == str(last)
+    assert torch.load(last, weights_only=True)["global_step"] == 32  # the fit's final weights
 
 
 def test_ckpt_path_continues_from_a_given_checkpoint(reference, tmp_path):

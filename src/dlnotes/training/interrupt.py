@@ -22,6 +22,8 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,28 @@ class Interruption(Callback):
     @property
     def ckpt_path(self) -> Path:
         return self.dirpath / "last.ckpt"
+
+    @contextmanager
+    def sigterm_outside_fit(self) -> Iterator[None]:
+        """SIGTERM while no fit is stepping (the final validation and test, a fit's set-up)
+        stops the run as Ctrl-C does: ``KeyboardInterrupt``, recorded as SIGTERM. During
+        the training batches Lightning's handler, which calls this one as well, stops the
+        fit at a batch boundary instead, and this one stands aside."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if self._signal is not None:  # a fit is already stopping after its batch
+                return
+            self._signal = "SIGTERM"
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     # ------------------------------------------------------------------ signals
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

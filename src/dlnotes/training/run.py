@@ -212,7 +212,8 @@ def train(
     }
     start = time.perf_counter()
     try:
-        return _fit_and_test(cfg, run_dir, choices, datamodule, task, trainer, ckpt_path, facts)
+        with interruption.sigterm_outside_fit():
+            return _fit_and_test(cfg, run_dir, choices, datamodule, task, trainer, ckpt_path, facts)
     except BaseException as err:
         progress = {
             "epochs": trainer.current_epoch,

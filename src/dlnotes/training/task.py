@@ -119,6 +119,17 @@ class Task(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a checkpoint taken mid-epoch (Ctrl-C, SIGTERM) carries the epoch's running sums,
+        # so that a resumed run logs the same epoch means as an uninterrupted one
+        if "train" in self._sums:
+            checkpoint[EPOCH_SUMS_KEY] = vars(self._sums["train"]).copy()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(EPOCH_SUMS_KEY)
+        if state is not None:
+            self._sums["train"] = EpochSums(**state)
+
     def configure_optimizers(self) -> Any:
         opt = self.optimizer_factory(params=self.model.parameters())
         if self.scheduler_factory is None:
@@ -131,6 +142,10 @@ class Task(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": scheduler}
 
 
+EPOCH_SUMS_KEY = "dlnotes_train_epoch_sums"
+"""Where a checkpoint keeps the running sums of the training epoch it interrupted."""
+
+
 @dataclass
 class EpochSums:
     """Running sums of one stage's epoch, kept on the model's device."""
@@ -141,12 +156,13 @@ class EpochSums:
     n: int = 0  # the labels scored (m, or m·T for a label per time step)
 
     def add_loss(self, J: torch.Tensor, m: int) -> None:
-        self.loss = J * m if self.loss is None else self.loss.add_(J * m)
+        # .to: sums restored from a checkpoint come back on the CPU
+        self.loss = J * m if self.loss is None else self.loss.to(J.device).add_(J * m)
         self.m += m
 
     def add_correct(self, pred: torch.Tensor, labels: torch.Tensor) -> None:
         hits = (pred == labels).sum()
-        self.correct = hits if self.correct is None else self.correct.add_(hits)
+        self.correct = hits if self.correct is None else self.correct.to(hits.device).add_(hits)
         self.n += labels.numel()
 
     def stacked(self, device: torch.device) -> torch.Tensor:
