@@ -128,7 +128,7 @@ class SigtermAtTest(pl.Callback):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_sigterm_after_the_fit_is_recorded_as_interrupted(tmp_path):
+def test_sigterm_after_the_fit_is_recorded_and_resumed(reference, tmp_path):
     cfg = compose_config(BASE, tmp_path)
     with open_dict(cfg):
         cfg.callbacks.interrupt = {"_target_": f"{__name__}.SigtermAtTest"}
@@ -143,6 +143,8 @@ def test_sigterm_after_the_fit_is_recorded_as_interrupted(tmp_path):
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert stopped["steps"] == 32 and stopped["checkpoint"] == str(last)
     assert torch.load(last, weights_only=True)["global_step"] == 32  # the fit's final weights
+    resumed = run(tmp_path, "resume=true")  # nothing left to train: validation and test
+    assert {k: resumed[k] for k in NUMBERS} == {k: reference[k] for k in NUMBERS}
 
 
 def test_ckpt_path_continues_from_a_given_checkpoint(reference, tmp_path):

@@ -276,7 +276,8 @@ def _fit_and_test(
     start = time.perf_counter()
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.perf_counter() - start
-    fit_metrics = dict(trainer.callback_metrics)
+    # a resumed run whose fit had ended trains no more: its train means are the checkpoint's
+    fit_metrics = {**getattr(task, "restored_train_means", {}), **trainer.callback_metrics}
     divergence = next((c for c in trainer.callbacks if hasattr(c, "diverged")), None)
     diverged = bool(divergence and divergence.diverged)
     final = dict(fit_metrics)

@@ -55,6 +55,8 @@ class Task(L.LightningModule):
         self.classification = model.task in ("binary", "multiclass")
         # the running sums of the epoch in progress, by stage
         self._sums: dict[str, EpochSums] = {}
+        # train/* epoch means of the checkpoint a run resumed from (see on_load_checkpoint)
+        self.restored_train_means: dict[str, float] = {}
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.model(X)
@@ -124,11 +126,17 @@ class Task(L.LightningModule):
         # so that a resumed run logs the same epoch means as an uninterrupted one
         if "train" in self._sums:
             checkpoint[EPOCH_SUMS_KEY] = vars(self._sums["train"]).copy()
+        # and the last epoch means, for a run resumed after its fit had ended
+        metrics = self.trainer.callback_metrics
+        checkpoint[TRAIN_MEANS_KEY] = {
+            k: float(v) for k, v in metrics.items() if k.startswith("train/") and v.numel() == 1
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(EPOCH_SUMS_KEY)
         if state is not None:
             self._sums["train"] = EpochSums(**state)
+        self.restored_train_means = dict(checkpoint.get(TRAIN_MEANS_KEY) or {})
 
     def configure_optimizers(self) -> Any:
         opt = self.optimizer_factory(params=self.model.parameters())
@@ -144,6 +152,8 @@ class Task(L.LightningModule):
 
 EPOCH_SUMS_KEY = "dlnotes_train_epoch_sums"
 """Where a checkpoint keeps the running sums of the training epoch it interrupted."""
+TRAIN_MEANS_KEY = "dlnotes_train_means"
+"""Where a checkpoint keeps the last logged train/* epoch means."""
 
 
 @dataclass
