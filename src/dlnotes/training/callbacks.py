@@ -160,6 +160,15 @@ class _DlnotesCallback(Callback):
     def _epoch_due(trainer: pl.Trainer, every: int) -> bool:
         return every > 0 and (trainer.current_epoch + 1) % every == 0
 
+    def _first_due_val_batch(
+        self, trainer: pl.Trainer, batch_idx: int, dataloader_idx: int, drawn_epoch: int | None
+    ) -> bool:
+        """The first validation batch of an epoch due every ``self.every_n_epochs`` that
+        has not been drawn from yet (``drawn_epoch``)."""
+        first = not trainer.sanity_checking and batch_idx == 0 and dataloader_idx == 0
+        due = first and self._epoch_due(trainer, self.every_n_epochs)
+        return due and drawn_epoch != trainer.current_epoch
+
     @staticmethod
     def _step_due(step: int, every: int) -> bool:
         return every > 0 and step % every == 0
@@ -406,11 +415,8 @@ class Histograms(_DlnotesCallback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if trainer.sanity_checking or batch_idx != 0 or dataloader_idx != 0:
-            return
-        if not self._epoch_due(trainer, self.every_n_epochs):
-            return
-        if self._activations_epoch == trainer.current_epoch:
+        drawn = self._activations_epoch
+        if not self._first_due_val_batch(trainer, batch_idx, dataloader_idx, drawn):
             return
         writer = self._writer(trainer)
         xy = _xy(batch)
@@ -547,11 +553,7 @@ class ConvVisuals(_DlnotesCallback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if trainer.sanity_checking or batch_idx != 0 or dataloader_idx != 0:
-            return
-        if not self._epoch_due(trainer, self.every_n_epochs):
-            return
-        if self._maps_epoch == trainer.current_epoch:
+        if not self._first_due_val_batch(trainer, batch_idx, dataloader_idx, self._maps_epoch):
             return
         model = self._model(pl_module)
         conv, xy, writer = self._conv1(model), _xy(batch), self._writer(trainer)
