@@ -68,13 +68,14 @@ CASES: list[ModelCase] = [
 def training_step(
     model: Model, X: torch.Tensor, Y: torch.Tensor, lr: float = 0.01
 ) -> Callable[[], None]:
-    """zero_grad → forward → loss → backward → SGD step, as one call."""
+    """zero_grad → forward and cost (:meth:`Model.cost`, as the Task runs it) → backward →
+    SGD step, as one call."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     sync = X.is_cuda  # CUDA runs asynchronously: a step ends when the device is done
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        model.loss(model(X), Y).backward()
+        model.cost(X, Y)[1].backward()
         opt.step()
         if sync:
             torch.cuda.synchronize()

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
-from ._common import pair
+from dlnotes.functional._common import first_order, pair
 
 
 class Conv2d(torch.autograd.Function):
@@ -54,7 +54,7 @@ class Conv2d(torch.autograd.Function):
         return Z
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (m, O, H_out, W_out) → dA: (m, C, H, W), dW: (O, C, kh, kw), db: (O,)."""
         A, W = ctx.saved_tensors

@@ -15,11 +15,38 @@ divided by m (for ``reduction="mean"``), so the layer does not divide again.
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order
+
+
+def linear_forward(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """A: (m, n[l-1]), W: (n[l], n[l-1]), b: (n[l],) or None → Z: (m, n[l]).
+
+    The cache of the layer is (A, W): what :func:`linear_backward` needs.
+    """
+    # Z = A Wᵀ + b   (the notes' Z = W A + b with samples as rows)
+    return torch.addmm(b, A, W.t()) if b is not None else A @ W.t()
+
+
+def linear_backward(
+    dZ: torch.Tensor, A: torch.Tensor, W: torch.Tensor, has_bias: bool, need_dA: bool = True
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    """dZ: (m, n[l]), cache A: (m, n[l-1]), W → dA: (m, n[l-1]), dW: W's shape, db: (n[l],).
+
+    ``need_dA=False`` skips dA (the first layer, whose input X needs no gradient).
+    """
+    # dA[l-1] = W[l]ᵀ dZ[l]   (rows: dA = dZ W)
+    dA = dZ @ W if need_dA else None
+    # dW[l] = dZ[l] A[l-1]ᵀ   (rows: dW = dZᵀ A)
+    dW = dZ.t() @ A
+    # db[l] = Σ_i dZ[l](i)
+    db = dZ.sum(0) if has_bias else None
+    return dA, dW, db
 
 
 class Linear(torch.autograd.Function):
-    """Z = A Wᵀ + b with a hand-written backward."""
+    """Z = A Wᵀ + b with a hand-written backward; any leading dims of A count as samples."""
 
     @staticmethod
     def forward(
@@ -27,30 +54,22 @@ class Linear(torch.autograd.Function):
     ) -> torch.Tensor:
         """A: (..., n_in), W: (n_out, n_in), b: (n_out,) or None → Z: (..., n_out)."""
         A2 = A.reshape(-1, A.shape[-1])  # the leading dims are all "samples"
-        # Z = A Wᵀ + b   (the notes' Z = W A + b with samples as rows)
-        Z = torch.addmm(b, A2, W.t()) if b is not None else A2 @ W.t()
         ctx.save_for_backward(A2, W)
         ctx.has_bias = b is not None
         ctx.leading = A.shape[:-1]
-        return Z.reshape(*A.shape[:-1], W.shape[0])
+        return linear_forward(A2, W, b).reshape(*A.shape[:-1], W.shape[0])
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (..., n_out) → dA: (..., n_in), dW: (n_out, n_in), db: (n_out,)."""
         A2, W = ctx.saved_tensors
-        dZ2 = dZ.reshape(-1, W.shape[0])
-        dA = dW = db = None
-        if ctx.needs_input_grad[0]:
-            # dA[l-1] = W[l]ᵀ dZ[l]   (rows: dA = dZ W)
-            dA = (dZ2 @ W).reshape(*ctx.leading, W.shape[1])
-        if ctx.needs_input_grad[1]:
-            # dW[l] = dZ[l] A[l-1]ᵀ   (rows: dW = dZᵀ A)
-            dW = dZ2.t() @ A2
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            # db[l] = Σ_i dZ[l](i)
-            db = dZ2.sum(0)
-        return dA, dW, db
+        need_dA, need_dW, need_db = ctx.needs_input_grad
+        dA, dW, db = linear_backward(
+            dZ.reshape(-1, W.shape[0]), A2, W, ctx.has_bias and need_db, need_dA
+        )
+        dA = dA.reshape(*ctx.leading, W.shape[1]) if need_dA else None
+        return dA, dW if need_dW else None, db
 
 
 def linear(

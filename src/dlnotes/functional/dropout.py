@@ -13,7 +13,30 @@ In evaluation mode (or for p = 0) dropout is the identity, and p = 1 drops every
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order
+
+
+def dropout_mask(X: torch.Tensor, p: float) -> torch.Tensor:
+    """The cache of one training-mode pass: M / (1 − p), M ~ Bernoulli(1 − p), X's shape."""
+    if p == 1:
+        # every unit dropped: M = 0 (no mask to draw, as in PyTorch)
+        return torch.zeros((), dtype=X.dtype, device=X.device)
+    # M ~ Bernoulli(1 − p), kept already divided by 1 − p
+    return torch.empty_like(X).bernoulli_(1 - p).div_(1 - p)
+
+
+def dropout_forward(X: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """X: (any shape) → A: (same shape), cache M / (1 − p); training mode, 0 < p ≤ 1."""
+    scaled_mask = dropout_mask(X, p)
+    # A = X · M / (1 − p)
+    return X * scaled_mask, scaled_mask
+
+
+def dropout_backward(dA: torch.Tensor, scaled_mask: torch.Tensor) -> torch.Tensor:
+    # dX = dA · M / (1 − p)
+    return dA * scaled_mask
 
 
 class Dropout(torch.autograd.Function):
@@ -22,27 +45,21 @@ class Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, X: torch.Tensor, p: float, inplace: bool) -> torch.Tensor:
         """X: (any shape) → A: (same shape)."""
-        if p == 1:
-            # every unit dropped: M = 0 (no mask to draw, as in PyTorch)
-            scaled_mask = torch.zeros((), dtype=X.dtype, device=X.device)
-        else:
-            # M ~ Bernoulli(1 − p), kept already divided by 1 − p: the cache is M / (1 − p)
-            scaled_mask = torch.empty_like(X).bernoulli_(1 - p).div_(1 - p)
-        ctx.save_for_backward(scaled_mask)
         if inplace:
+            scaled_mask = dropout_mask(X, p)
+            ctx.save_for_backward(scaled_mask)
             # A = X · M / (1 − p), written over X
             ctx.mark_dirty(X)
             return X.mul_(scaled_mask)
-        # A = X · M / (1 − p)
-        return X * scaled_mask
+        A, scaled_mask = dropout_forward(X, p)
+        ctx.save_for_backward(scaled_mask)
+        return A
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dA: torch.Tensor):
         """dA: (any shape) → dX: (same shape)."""
-        (scaled_mask,) = ctx.saved_tensors
-        # dX = dA · M / (1 − p)
-        return dA * scaled_mask, None, None
+        return dropout_backward(dA, *ctx.saved_tensors), None, None
 
 
 def dropout(

@@ -12,10 +12,13 @@ Fusing the output activation with the loss gives the notes' short derivatives:
 
 from __future__ import annotations
 
-import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from collections.abc import Callable
 
-from dlnotes.functional._common import reduce, reduction_scale
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order, reduce, reduction_scale
 
 
 def _check_reduction(reduction: str) -> None:
@@ -23,25 +26,90 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+# Each loss is a pair: forward (Z or A, Y) → (J, cache), backward (dJ, cache) → dZ (or dA);
+# the autograd Functions below and the whole-network propagation of
+# dlnotes.functional.network both run these pairs.
+
+
+def mse_forward(A: torch.Tensor, Y: torch.Tensor, reduction: str) -> tuple[torch.Tensor, tuple]:
+    """A, Y: same shape (or broadcastable) → J: () or A's shape; the cache is A − Y."""
+    D = A - Y
+    # L = (A − Y)²
+    return reduce(D.square(), reduction), (D,)
+
+
+def mse_backward(dJ: torch.Tensor, D: torch.Tensor, reduction: str) -> torch.Tensor:
+    """→ dA, D's shape (sum it back to A's shape where A was broadcast)."""
+    # dA = 2 (A − Y) / m · dJ
+    return D * (dJ * (2 * reduction_scale(reduction, D.numel())))
+
+
+def bce_with_logits_forward(
+    Z: torch.Tensor, Y: torch.Tensor, reduction: str
+) -> tuple[torch.Tensor, tuple]:
+    """Z (logits), Y (targets in [0, 1]): same shape → J; the cache is (A, Y), A = σ(Z)."""
+    # L = −[Y log A + (1 − Y) log(1 − A)] = log(1 + e^Z) − Z Y,  with log(1 + e^Z)
+    # = logaddexp(0, Z) evaluated as max(Z, 0) + log(1 + e^{−|Z|}) (finite for any Z)
+    L = torch.addcmul(torch.logaddexp(Z.new_zeros(()), Z), Z, Y, value=-1)
+    return reduce(L, reduction), (torch.sigmoid(Z), Y)
+
+
+def bce_with_logits_backward(
+    dJ: torch.Tensor, A: torch.Tensor, Y: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    # dZ = (A − Y) / m   (the notes' dz = a − y, averaged over m samples)
+    return torch.sub(A, Y).mul_(dJ * reduction_scale(reduction, A.numel()))
+
+
+def cross_entropy_forward(
+    Z: torch.Tensor, y: torch.Tensor, reduction: str
+) -> tuple[torch.Tensor, tuple]:
+    """Z: (m, C) logits, y: (m,) int64 class indices → J: () or (m,); the cache is
+    (log softmax(Z), y)."""
+    # log softmax(Z) = Z − log Σ_k e^{Z_k}   (torch.log_softmax takes the max out of
+    # the log-sum-exp, so that no exponent overflows, in one pass)
+    log_A = torch.log_softmax(Z, dim=1)
+    # L = −log softmax(Z)_y = log Σ e^Z − Z_y   (nll_loss picks −log_A[i, y_i] and
+    # applies the reduction)
+    return F.nll_loss(log_A, y, reduction=reduction), (log_A, y)
+
+
+def cross_entropy_backward(
+    dJ: torch.Tensor, log_A: torch.Tensor, y: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    # softmax(Z) = e^{log softmax(Z)}
+    dZ = log_A.exp()
+    # dZ = (softmax(Z) − onehot(y)) / m:  −1 at each sample's class
+    dZ.scatter_(1, y.unsqueeze(1), -1.0, reduce="add")
+    scale = reduction_scale(reduction, dZ.shape[0])
+    dJ = dJ.unsqueeze(1) if reduction == "none" else dJ
+    return dZ.mul_(dJ * scale)
+
+
+LossPair = tuple[Callable[..., tuple[torch.Tensor, tuple]], Callable[..., torch.Tensor]]
+PAIRS: dict[str, LossPair] = {
+    "mse": (mse_forward, mse_backward),
+    "bce": (bce_with_logits_forward, bce_with_logits_backward),
+    "ce": (cross_entropy_forward, cross_entropy_backward),
+}
+"""loss name of :mod:`dlnotes.models` → (forward, backward)."""
+
+
 class MSELoss(torch.autograd.Function):
     """J = (1/m) Σ (A − Y)², m = number of elements (notes 001, "Regression Loss")."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, A: torch.Tensor, Y: torch.Tensor, reduction: str):
-        """A, Y: same shape (or broadcastable, like F.mse_loss) → J: () or A's shape."""
-        D = A - Y
-        ctx.save_for_backward(D)
+        J, cache = mse_forward(A, Y, reduction)
+        ctx.save_for_backward(*cache)
         ctx.reduction = reduction
         ctx.shapes = (A.shape, Y.shape)
-        # L = (A − Y)²
-        return reduce(D.square(), reduction)
+        return J
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
-        (D,) = ctx.saved_tensors
-        # dA = 2 (A − Y) / m · dJ
-        dA = D * (dJ * (2 * reduction_scale(ctx.reduction, D.numel())))
+        dA = mse_backward(dJ, *ctx.saved_tensors, ctx.reduction)
         a_shape, y_shape = ctx.shapes
         dA_in = _unbroadcast(dA, a_shape) if ctx.needs_input_grad[0] else None
         # dY = −dA
@@ -58,26 +126,22 @@ class BCEWithLogits(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, Z: torch.Tensor, Y: torch.Tensor, reduction: str):
-        """Z (logits), Y (targets in [0, 1]): same shape → J: () or Z's shape."""
-        # L = −[Y log A + (1 − Y) log(1 − A)] = log(1 + e^Z) − Z Y,  with log(1 + e^Z)
-        # = logaddexp(0, Z) evaluated as max(Z, 0) + log(1 + e^{−|Z|}) (finite for any Z)
-        L = torch.addcmul(torch.logaddexp(Z.new_zeros(()), Z), Z, Y, value=-1)
-        ctx.save_for_backward(Z, Y)
+        J, cache = bce_with_logits_forward(Z, Y, reduction)
+        # ∂L/∂Y = −Z needs Z as well, when Y asks for a gradient
+        ctx.save_for_backward(*cache, Z if ctx.needs_input_grad[1] else None)
         ctx.reduction = reduction
-        return reduce(L, reduction)
+        return J
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
-        Z, Y = ctx.saved_tensors
-        scale = reduction_scale(ctx.reduction, Z.numel()) * dJ
+        A, Y, Z = ctx.saved_tensors
         dZ = dY = None
         if ctx.needs_input_grad[0]:
-            # dZ = (A − Y) / m   (the notes' dz = a − y, averaged over m samples)
-            dZ = torch.sigmoid(Z).sub_(Y).mul_(scale)
+            dZ = bce_with_logits_backward(dJ, A, Y, ctx.reduction)
         if ctx.needs_input_grad[1]:
             # ∂L/∂Y = −Z
-            dY = -Z * scale
+            dY = -Z * (dJ * reduction_scale(ctx.reduction, Z.numel()))
         return dZ, dY, None
 
 
@@ -89,28 +153,15 @@ class CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, Z: torch.Tensor, y: torch.Tensor, reduction: str):
-        """Z: (m, C) logits, y: (m,) int64 class indices → J: () or (m,)."""
-        # log softmax(Z) = Z − log Σ_k e^{Z_k}   (torch.log_softmax takes the max out of
-        # the log-sum-exp, so that no exponent overflows, in one pass)
-        log_A = torch.log_softmax(Z, dim=1)
-        y_col = y.unsqueeze(1)
-        # L = −log softmax(Z)_y = log Σ e^Z − Z_y
-        L = log_A.gather(1, y_col).squeeze(1).neg_()
-        ctx.save_for_backward(log_A, y_col)
+        J, cache = cross_entropy_forward(Z, y, reduction)
+        ctx.save_for_backward(*cache)
         ctx.reduction = reduction
-        return reduce(L, reduction)
+        return J
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
-        log_A, y_col = ctx.saved_tensors
-        # softmax(Z) = e^{log softmax(Z)}
-        dZ = log_A.exp()
-        # dZ = (softmax(Z) − onehot(y)) / m:  −1 at each sample's class
-        dZ.scatter_(1, y_col, -1.0, reduce="add")
-        scale = reduction_scale(ctx.reduction, dZ.shape[0])
-        dJ = dJ.unsqueeze(1) if ctx.reduction == "none" else dJ
-        return dZ.mul_(dJ * scale), None, None
+        return cross_entropy_backward(dJ, *ctx.saved_tensors, ctx.reduction), None, None
 
 
 def _unbroadcast(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:

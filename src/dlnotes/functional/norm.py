@@ -24,7 +24,9 @@ per-channel affine map. The backward, with every Σ over the m values of a chann
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order
 
 
 def _channel_layout(X: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], int]:
@@ -36,90 +38,115 @@ def _channel_layout(X: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], 
     return dims, shape, X.numel() // X.shape[1]
 
 
-class BatchNorm(torch.autograd.Function):
-    """Y = γ (X − μ) / √(σ² + ε) + β with batch (training) or running (evaluation) statistics.
+BNCache = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
-    Speed: on small inputs such as (128, 64) the cost is the number of eager ops, not the
-    arithmetic, so each line below is one op on the big tensor where possible (``addcmul``
-    fuses a multiply and an add) and the per-channel factors are formed once.
+
+def batch_norm_forward(
+    X: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    gamma: torch.Tensor | None,
+    beta: torch.Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[torch.Tensor, BNCache]:
+    """X: (N, C, *), running_mean/var, gamma, beta: (C,) or None → Y: (N, C, *).
+
+    The cache is (X̂, invstd, γ). Speed: on small inputs such as (128, 64) the cost is
+    the number of eager ops, not the arithmetic, so each line is one op where possible;
+    on large ones it is fresh memory (a new buffer costs more than the arithmetic in
+    it), so Y is formed in the scratch buffer of σ² and dX in that of Σ dY·X̂.
     """
+    dims, shape, m = _channel_layout(X)
+    buf = None
+    if training:
+        # μ = (1/m) Σ X
+        mu = X.mean(dims)
+        # X − μ, in the buffer that becomes X̂
+        xhat = torch.sub(X, mu.view(shape))
+        # σ² = (1/m) Σ (X − μ)²   (from X − μ, so that a large common offset costs no
+        # precision; torch.var would be one op, but is several times slower on CPU)
+        buf = torch.mul(xhat, xhat)
+        var = buf.mean(dims)
+        if running_mean is not None:
+            # running_mean ← (1 − momentum) running_mean + momentum μ
+            running_mean.lerp_(mu, momentum)
+        if running_var is not None:
+            # running_var ← (1 − momentum) running_var + momentum σ² m/(m − 1)
+            running_var.lerp_(var * (m / (m - 1)), momentum)
+    else:
+        # μ, σ²: the running estimates
+        xhat, var = torch.sub(X, running_mean.view(shape)), running_var
+    # invstd = 1 / √(σ² + ε)
+    invstd = torch.add(var, eps).rsqrt_()
+    # X̂ = (X − μ) · invstd
+    xhat.mul_(invstd.view(shape))
+    if gamma is None and beta is None:
+        return xhat, (xhat, invstd, gamma)  # Y = X̂
+    # Y = γ X̂ + β   (multiply, then add in place: one fused addcmul with two broadcast
+    # per-channel operands is several times slower on CPU)
+    Y = xhat.clone() if gamma is None else torch.mul(xhat, gamma.view(shape), out=buf)
+    if beta is not None:
+        Y.add_(beta.view(shape))
+    return Y, (xhat, invstd, gamma)
+
+
+def batch_norm_backward(
+    dY: torch.Tensor,
+    cache: BNCache,
+    training: bool,
+    need_dX: bool = True,
+    need_dgamma: bool = True,
+    need_dbeta: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """dY: (N, C, *) → dX: (N, C, *), dγ: (C,), dβ: (C,) (None where not needed)."""
+    xhat, invstd, gamma = cache
+    dims, shape, m = _channel_layout(xhat)
+    full_dX = need_dX and training  # the batch statistics depend on X
+    sum_dY = sum_dY_xhat = dX = buf = None
+    if need_dbeta or full_dX:
+        # dβ = Σ dY
+        sum_dY = dY.sum(dims)
+    if need_dgamma or full_dX:
+        # dγ = Σ dY·X̂
+        buf = torch.mul(dY, xhat)
+        sum_dY_xhat = buf.sum(dims)
+    if need_dX:
+        # k = γ·invstd: the slope of Y in X when μ and σ² are held fixed
+        k = (invstd if gamma is None else gamma * invstd).view(shape)
+    if full_dX:
+        # dX = (γ·invstd/m)(m·dY − Σ dY − X̂ Σ dY·X̂) = k·(dY − [Σ dY/m + X̂·(Σ dY·X̂)/m])
+        # the bracket, X̂·a + c with per-channel a and c, formed in dX's buffer
+        dX = torch.mul(xhat, (sum_dY_xhat / m).view(shape), out=buf)
+        dX.add_((sum_dY / m).view(shape))
+        torch.sub(dY, dX, out=dX).mul_(k)
+    elif need_dX:
+        # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
+        dX = dY * k
+    dgamma = sum_dY_xhat if need_dgamma else None
+    dbeta = sum_dY if need_dbeta else None
+    return dX, dgamma, dbeta
+
+
+class BatchNorm(torch.autograd.Function):
+    """Y = γ (X − μ) / √(σ² + ε) + β with batch (training) or running (evaluation) statistics."""
 
     @staticmethod
-    def forward(
-        ctx: FunctionCtx,
-        X: torch.Tensor,
-        running_mean: torch.Tensor | None,
-        running_var: torch.Tensor | None,
-        gamma: torch.Tensor | None,
-        beta: torch.Tensor | None,
-        training: bool,
-        momentum: float,
-        eps: float,
-    ) -> torch.Tensor:
-        """X: (N, C, *), running_mean/var, gamma, beta: (C,) or None → Y: (N, C, *)."""
-        dims, shape, m = _channel_layout(X)
-        if training:
-            # μ = (1/m) Σ X
-            mu = X.sum(dims).div_(m)
-            # X − μ, in the buffer that becomes Y
-            Y = torch.sub(X, mu.view(shape))
-            # σ² = (1/m) Σ (X − μ)²
-            var = Y.square().sum(dims).div_(m)
-            if running_mean is not None:
-                # running_mean ← (1 − momentum) running_mean + momentum μ
-                running_mean.lerp_(mu, momentum)
-            if running_var is not None:
-                # running_var ← (1 − momentum) running_var + momentum σ² m/(m − 1)
-                running_var.lerp_(var * (m / (m - 1)), momentum)
-        else:
-            mu, var = running_mean.clone(), running_var
-            Y = torch.sub(X, mu.view(shape))
-        # invstd = 1 / √(σ² + ε)
-        invstd = torch.add(var, eps).rsqrt_()
-        # k = γ·invstd: the slope of Y in X when μ and σ² are held fixed
-        k = invstd if gamma is None else gamma * invstd
-        if beta is None:
-            # Y = γ X̂ = (X − μ)·k
-            Y.mul_(k.view(shape))
-        else:
-            # Y = γ X̂ + β = β + (X − μ)·k
-            torch.addcmul(beta.view(shape), Y, k.view(shape), out=Y)
-        ctx.save_for_backward(X, mu, invstd, k)
-        ctx.training = training
+    def forward(ctx: FunctionCtx, X: torch.Tensor, *args: object) -> torch.Tensor:
+        """X, then the arguments of :func:`batch_norm_forward` (running_mean, running_var,
+        γ, β, training, momentum, ε)."""
+        Y, cache = batch_norm_forward(X, *args)
+        ctx.save_for_backward(*cache)
+        ctx.training = args[4]
         return Y
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dY: torch.Tensor):
         """dY: (N, C, *) → dX: (N, C, *), dγ: (C,), dβ: (C,)."""
-        X, mu, invstd, k = ctx.saved_tensors
-        dims, shape, m = _channel_layout(X)
-        need_dX, need_dgamma, need_dbeta = (ctx.needs_input_grad[i] for i in (0, 3, 4))
-        full_dX = need_dX and ctx.training  # the batch statistics depend on X
-        buf = sum_dY = sum_dY_xhat = dX = None
-        if need_dbeta or full_dX:
-            # dβ = Σ dY
-            sum_dY = dY.sum(dims)
-        mu_c = mu.view(shape)
-        if need_dgamma or full_dX:
-            # dγ = Σ dY·X̂ = invstd · Σ dY·(X − μ)   (the product is formed in dX's buffer)
-            buf = torch.sub(X, mu_c)
-            sum_dY_xhat = buf.mul_(dY).sum(dims).mul_(invstd)
-        if full_dX:
-            # dX = (γ·invstd/m)(m·dY − Σ dY − X̂ Σ dY·X̂)
-            #    = k·dY − k·[(X − μ)·invstd·(Σ dY·X̂)/m + (Σ dY)/m],   k = γ·invstd
-            # the bracket, c + (X − μ)·a with per-channel a and c, in one pass
-            a = (invstd * sum_dY_xhat).div_(m)
-            c = sum_dY / m
-            dX = torch.sub(X, mu_c, out=buf)
-            torch.addcmul(c.view(shape), dX, a.view(shape), out=dX)
-            # dX = (dY − bracket)·k
-            torch.sub(dY, dX, out=dX).mul_(k.view(shape))
-        elif need_dX:
-            # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
-            dX = torch.mul(dY, k.view(shape), out=buf) if buf is not None else dY * k.view(shape)
-        dgamma = sum_dY_xhat if need_dgamma else None
-        dbeta = sum_dY if need_dbeta else None
+        needs = (ctx.needs_input_grad[i] for i in (0, 3, 4))
+        dX, dgamma, dbeta = batch_norm_backward(dY, ctx.saved_tensors, ctx.training, *needs)
         return dX, None, None, dgamma, dbeta, None, None, None
 
 
@@ -139,6 +166,19 @@ def batch_norm(
     bias (C,) or None → (same shape as input). In training mode the running statistics
     (when given) are updated in place; in evaluation mode they must be given.
     """
+    check_batch_norm(input, running_mean, running_var, weight, bias, training)
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def check_batch_norm(
+    input: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    training: bool,
+) -> None:
+    """The errors F.batch_norm raises for inputs it cannot normalise."""
     if input.dim() < 2:
         raise ValueError(
             f"batch_norm expects an input of shape (N, C, *), got {tuple(input.shape)}"
@@ -161,4 +201,3 @@ def batch_norm(
     ):
         if vec is not None and vec.numel() != C:
             raise RuntimeError(f"{name} should contain {C} elements not {vec.numel()}")
-    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training, momentum, eps)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
-from ._common import pair
+from dlnotes.functional._common import first_order, pair
 
 
 def _pool_geometry(
@@ -118,7 +118,7 @@ class MaxPool2d(torch.autograd.Function):
         return Z
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (m, C, H_out, W_out) → dA: (m, C, H, W)."""
         (idx,) = ctx.saved_tensors
@@ -152,7 +152,7 @@ class AvgPool2d(torch.autograd.Function):
         return Z.contiguous()
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (m, C, H_out, W_out) → dA: (m, C, H, W)."""
         m, C, H, W = ctx.in_shape

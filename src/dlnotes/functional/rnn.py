@@ -29,7 +29,9 @@ contiguous (N, H) block; the output is that buffer with its first two dims swapp
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order
 
 
 class ElmanRNN(torch.autograd.Function):
@@ -82,7 +84,7 @@ class ElmanRNN(torch.autograd.Function):
         return output, h_n
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx: FunctionCtx, d_output: torch.Tensor | None, dh_n: torch.Tensor | None):
         """d_output: (N, T, H), dh_n: (N, H) (None when unused) → dX (N, T, H_in),
         dh0 (N, H), dU (H, H_in), dW (H, H), db_ih (H,), db_hh (H,)."""

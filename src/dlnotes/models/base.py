@@ -16,9 +16,17 @@ import torch
 from torch import nn
 
 from dlnotes.data.spec import DataSpec
+from dlnotes.functional import losses
+from dlnotes.functional.network import Cache, Layer, propagate
 from dlnotes.nn import Activation, Switchable, set_backward
 
 LOSSES = ("bce", "ce", "mse")
+LOSS_FUNCTIONS = {
+    "bce": "binary_cross_entropy_with_logits",
+    "ce": "cross_entropy",
+    "mse": "mse_loss",
+}
+"""loss name → the op of dlnotes.functional (and of its reference twins)."""
 
 
 def default_loss(task: str) -> str:
@@ -68,14 +76,28 @@ class Model(Switchable, nn.Module):
 
     def loss(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Cost J of a batch: Z from ``forward``, Y the targets of the data's task."""
-        F = self.F
-        if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(Z.reshape(Y.shape), Y.to(Z.dtype))
-        if self.loss_name == "ce":
-            # (N, T, C) many-to-many outputs: every time step is a sample
-            return F.cross_entropy(Z.reshape(-1, Z.shape[-1]), Y.reshape(-1))
-        A = self.output(Z)
-        return F.mse_loss(A.reshape(Y.shape), Y.to(A.dtype))
+        if self.loss_name == "mse":
+            Z = self.output(Z)  # A[L] = g(Z[L])
+        return getattr(self.F, LOSS_FUNCTIONS[self.loss_name])(*loss_inputs(self.loss_name, Z, Y))
+
+    def cost(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The forward of a training step: Z[L] = ``forward(X)`` and J = ``loss(Z, Y)``.
+
+        With the hand-written backward, a model whose :meth:`dense_layers` are a plain
+        stack runs forward and backward propagation as one node
+        (:func:`dlnotes.functional.network.propagate`): the same numbers, at about the
+        cost of autograd. Z may be used further (predictions, other terms of a cost).
+        """
+        layers = self.dense_layers() if self.backward == "manual" else None
+        if layers is None:
+            Z = self(X)
+            return Z, self.loss(Z, Y)
+        return propagate(X.flatten(1), layers, LossHead(self.loss_name, self.output), Y)
+
+    def dense_layers(self) -> list[Layer] | None:
+        """The layers ``forward`` runs on the flattened X, in order, when they can run as
+        one :func:`~dlnotes.functional.network.propagate`; None otherwise (the default)."""
+        return None
 
     def probabilities(self, Z: torch.Tensor) -> torch.Tensor:
         """A[L]: P(y = 1 | x) for bce, the class distribution for ce, g(Z) for mse."""
@@ -106,3 +128,42 @@ def check_positive(name: str, values: list[int] | tuple[int, ...]) -> None:
     for v in values:
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be positive integers, got {list(values)}")
+
+
+def loss_inputs(loss: str, A: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two arguments of the loss op: A (Z[L] for bce/ce, g(Z[L]) for mse) and Y in
+    the op's shapes and dtypes. For ce, (N, T, C) many-to-many outputs count every time
+    step as a sample."""
+    if loss == "ce":
+        return A.reshape(-1, A.shape[-1]), Y.reshape(-1)
+    return A.reshape(Y.shape), Y.to(A.dtype)
+
+
+class LossHead:
+    """The cost of :func:`~dlnotes.functional.network.propagate`: the model's loss fused
+    with its output activation, as in the table above. One object per call (it keeps
+    Z[L]'s shape for the backward)."""
+
+    def __init__(self, loss: str, output: Activation) -> None:
+        self.loss, self.output = loss, output
+        self.forward_pair, self.backward_pair = losses.PAIRS[loss]
+        self.z_shape: torch.Size | None = None
+
+    def forward_cached(self, Z: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        self.z_shape = Z.shape
+        output_cache: Cache = ()
+        if self.loss == "mse":
+            # A[L] = g(Z[L])
+            Z, output_cache = self.output.forward_cached(Z)
+        J, cache = self.forward_pair(*loss_inputs(self.loss, Z, Y), "mean")
+        return J, (*cache, *output_cache)
+
+    def backward_cached(self, dJ: torch.Tensor, cache: Cache) -> torch.Tensor:
+        if self.loss == "mse":
+            cache, output_cache = cache[:-1], cache[-1:]
+        # dZ[L] (bce, ce) or dA[L] (mse) from the loss's own derivative
+        dZ = self.backward_pair(dJ, *cache, "mean").reshape(self.z_shape)
+        if self.loss == "mse":
+            # dZ[L] = dA[L] * g'(Z[L])
+            dZ, _ = self.output.backward_cached(dZ, output_cache, True)
+        return dZ

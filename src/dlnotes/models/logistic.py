@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from dlnotes.data.spec import DataSpec
+from dlnotes.functional.network import Layer
 from dlnotes.models.base import Model
 from dlnotes.nn import Linear
 
@@ -47,6 +48,9 @@ class LogisticRegression(Model):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.linear(X.flatten(1))
+
+    def dense_layers(self) -> list[Layer]:
+        return [self.linear]
 
     @classmethod
     def from_data(cls, spec: DataSpec, **hparams: object) -> LogisticRegression:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dlnotes.data.spec import DataSpec
+from dlnotes.functional.network import Layer
 from dlnotes.models.base import Model, check_positive, data_loss, resolve_loss
 from dlnotes.models.logistic import _flat_inputs
 from dlnotes.nn import Activation, BatchNorm1d, Dropout, Linear
@@ -72,6 +73,9 @@ class DeepMLP(Model):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(X.flatten(1)))
+
+    def dense_layers(self) -> list[Layer]:
+        return [*self.body, self.head]
 
     @classmethod
     def from_data(cls, spec: DataSpec, **hparams: object) -> DeepMLP:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlnotes.functional.activations import PAIRS
+from dlnotes.functional.network import Cache, Grads
 from dlnotes.nn._switch import Switchable
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
@@ -26,6 +28,24 @@ class Activation(Switchable, nn.Module):
         if self.name == "leaky_relu":
             return self.F.leaky_relu(Z, self.negative_slope)
         return getattr(self.F, self.name)(Z)
+
+    # the layer in dlnotes.functional.network.propagate: no parameters
+    def propagated_params(self) -> tuple[torch.Tensor, ...]:
+        return ()
+
+    def _extra_args(self) -> tuple[float, ...]:
+        return (self.negative_slope,) if self.name == "leaky_relu" else ()
+
+    def forward_cached(self, Z: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        # A = g(Z); the cache is A or Z, whichever g' is written from
+        A, cache = PAIRS[self.name][0](Z, *self._extra_args())
+        return A, (cache,)
+
+    def backward_cached(
+        self, dA: torch.Tensor, cache: Cache, need_dA: bool
+    ) -> tuple[torch.Tensor | None, Grads]:
+        # dZ = dA * g'(Z)
+        return PAIRS[self.name][1](dA, cache[0], *self._extra_args()), ()
 
     def extra_repr(self) -> str:
         return self.name

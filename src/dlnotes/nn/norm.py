@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlnotes.functional.network import Cache, Grads
+from dlnotes.functional.norm import batch_norm_backward, batch_norm_forward, check_batch_norm
 from dlnotes.nn._switch import Switchable
 
 
 class _BatchNorm(Switchable):
     """Shared forward of BatchNorm1d/2d: the bookkeeping of ``torch.nn`` batch norm."""
 
-    def forward(self, A: torch.Tensor) -> torch.Tensor:
+    def _arguments(self, A: torch.Tensor) -> tuple:
+        """The arguments after the input of F.batch_norm for this call (running
+        statistics, γ, β, mode, momentum, ε), counting the batch as torch.nn does."""
         self._check_input_dim(A)
         momentum = self.momentum
         use_batch_stats = self.training or self.running_mean is None
@@ -20,8 +24,7 @@ class _BatchNorm(Switchable):
             if momentum is None:  # cumulative moving average, as in torch.nn
                 momentum = 1.0 / float(self.num_batches_tracked)
         keep_stats = not self.training or self.track_running_stats
-        return self.F.batch_norm(
-            A,
+        return (
             self.running_mean if keep_stats else None,
             self.running_var if keep_stats else None,
             self.weight,
@@ -30,6 +33,28 @@ class _BatchNorm(Switchable):
             momentum if momentum is not None else 0.0,
             self.eps,
         )
+
+    def forward(self, A: torch.Tensor) -> torch.Tensor:
+        return self.F.batch_norm(A, *self._arguments(A))
+
+    # the layer in dlnotes.functional.network.propagate: parameters γ, β (when affine)
+    def propagated_params(self) -> tuple[torch.Tensor, ...]:
+        return () if self.weight is None else (self.weight, self.bias)
+
+    def forward_cached(self, Z: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        args = self._arguments(Z)
+        check_batch_norm(Z, *args[:5])
+        # Z̃ = γ (Z − μ)/√(σ² + ε) + β; the cache is (Ẑ, invstd, γ)
+        return batch_norm_forward(Z, *args)
+
+    def backward_cached(
+        self, dY: torch.Tensor, cache: Cache, need_dA: bool
+    ) -> tuple[torch.Tensor | None, Grads]:
+        # batch statistics (training) or running ones, as in the forward just before
+        training = self.training or self.running_mean is None
+        affine = self.weight is not None
+        dZ, dgamma, dbeta = batch_norm_backward(dY, cache, training, need_dA, affine, affine)
+        return dZ, (dgamma, dbeta) if affine else ()
 
 
 class BatchNorm1d(_BatchNorm, nn.BatchNorm1d):

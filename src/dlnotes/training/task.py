@@ -63,8 +63,8 @@ class Task(L.LightningModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         X, Y = batch
-        Z = self.model(X)
-        J = self.model.loss(Z, Y)
+        # forward propagation and the cost (one node for the dense models: Model.cost)
+        Z, J = self.model.cost(X, Y)
         m = Y.shape[0]
         if stage == "train" and not torch.isfinite(J):
             # a diverged step: the DivergenceMonitor stops the run; the curves end here

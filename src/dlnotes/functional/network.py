@@ -1,0 +1,134 @@
+"""Forward and backward propagation of a whole network as one step — notes 002, "Deep
+Neural Networks: building blocks" and "Forward and backward propagation".
+
+The notes' training step for an L-layer network: forward propagation from A[0] = X
+through l = 1 … L, every layer keeping a *cache*; the cost J; then backward propagation
+from dZ[L] (the loss's derivative, fused with the output activation) through
+l = L … 1, every layer turning dA[l] and its cache into dA[l-1] and the gradients of its
+own parameters. :func:`propagate` is that loop, run as **one** autograd node.
+
+Each layer runs the forward/backward pair of :mod:`dlnotes.functional` that its own
+autograd Function runs (``linear_forward``/``linear_backward``, ``relu_forward``/
+``relu_backward``, …), so every equation is written once and both paths compute the same
+numbers. Why one node: a ``torch.autograd.Function`` costs ~25 µs per call on a small
+CPU, as much as a whole small layer, so an MLP built from one Function per op pays it
+six times a step; as one node the hand-written step costs about what autograd's does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+from torch.autograd.function import FunctionCtx
+
+from dlnotes.functional._common import first_order
+
+Cache = tuple[torch.Tensor | None, ...]
+Grads = tuple[torch.Tensor | None, ...]
+
+
+class Layer(Protocol):
+    """One layer of :func:`propagate` (the dlnotes.nn modules implement it)."""
+
+    def propagated_params(self) -> tuple[torch.Tensor, ...]:
+        """The parameters the layer's backward returns gradients for, in that order."""
+        ...
+
+    def forward_cached(self, A: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """A[l-1] → A[l] (or Z[l]), and the cache its backward needs."""
+        ...
+
+    def backward_cached(
+        self, dA: torch.Tensor, cache: Cache, need_dA: bool
+    ) -> tuple[torch.Tensor | None, Grads]:
+        """dA[l] (or dZ[l]) and the cache → dA[l-1] (None unless ``need_dA``) and the
+        gradients of :meth:`propagated_params`."""
+        ...
+
+
+class Head(Protocol):
+    """The cost of :func:`propagate`: the loss fused with the output activation."""
+
+    def forward_cached(self, Z: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Z[L], Y → J, and the cache."""
+        ...
+
+    def backward_cached(self, dJ: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """dJ and the cache → dZ[L]."""
+        ...
+
+
+class Propagate(torch.autograd.Function):
+    """X → Z[L] and J, with the notes' backward propagation as the backward."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        X: torch.Tensor,
+        Y: torch.Tensor | None,
+        layers: Sequence[Layer],
+        head: Head | None,
+        *params: torch.Tensor,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        A, caches = X, []
+        for layer in layers:
+            # A[l] = g(Z[l]), Z[l] = A[l-1] W[l]ᵀ + b[l], …: each layer keeps its cache
+            A, cache = layer.forward_cached(A)
+            caches.append(cache)
+        Z = A
+        J = None
+        if head is not None:
+            # J = (1/m) Σ L(g[L](Z[L]), Y)
+            J, head_cache = head.forward_cached(Z, Y)
+            caches.append(head_cache)
+        # the caches go through save_for_backward, which checks them for in-place changes
+        # and keeps the outputs among them without a reference cycle
+        ctx.save_for_backward(*(t for cache in caches for t in cache))
+        ctx.sizes = [len(cache) for cache in caches]
+        ctx.layers, ctx.head = layers, head
+        ctx.set_materialize_grads(False)
+        return Z if head is None else (Z, J)
+
+    @staticmethod
+    @first_order
+    def backward(ctx: FunctionCtx, dZ_out: torch.Tensor | None, dJ: torch.Tensor | None = None):
+        saved, caches, start = ctx.saved_tensors, [], 0
+        for size in ctx.sizes:
+            caches.append(saved[start : start + size])
+            start += size
+        dA = None
+        if ctx.head is not None and dJ is not None:
+            # dZ[L] = dJ · ∂J/∂Z[L]   (e.g. (A[L] − Y)/m for sigmoid + cross-entropy)
+            dA = ctx.head.backward_cached(dJ, caches.pop())
+        if dZ_out is not None:
+            # Z[L] was also used outside the cost: its gradient adds
+            dA = dZ_out if dA is None else dA + dZ_out
+        layers = ctx.layers
+        grads: list[Grads] = [() for _ in layers]
+        if dA is not None:
+            for l in reversed(range(len(layers))):
+                # dA[l] → dA[l-1], dW[l], db[l], …   (dA[0] = dX only when X asks for it)
+                need_dA = l > 0 or ctx.needs_input_grad[0]
+                dA, grads[l] = layers[l].backward_cached(dA, caches[l], need_dA)
+        else:
+            grads = [tuple(None for _ in layer.propagated_params()) for layer in layers]
+        return (dA, None, None, None, *(g for layer_grads in grads for g in layer_grads))
+
+
+def propagate(
+    X: torch.Tensor,
+    layers: Sequence[Layer],
+    head: Head | None = None,
+    Y: torch.Tensor | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Forward propagation through ``layers`` (and the cost, with ``head``) as one node.
+
+    X: (m, n[0]); layers: e.g. Linear, Activation, …, Linear (dlnotes.nn modules);
+    head: the loss, with Y its targets → Z[L]: (m, n[L]), or (Z[L], J) with a head.
+    Backward gives X (when it requires grad) and every layer's parameters the gradients
+    of the notes' backward propagation; Z[L] may also be used in other terms.
+    """
+    params = [p for layer in layers for p in layer.propagated_params()]
+    return Propagate.apply(X, Y, layers, head, *params)
