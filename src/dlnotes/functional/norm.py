@@ -23,19 +23,28 @@ per-channel affine map. The backward, with every Σ over the m values of a chann
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.autograd.function import FunctionCtx
 
 from dlnotes.functional._common import first_order
 
 
-def _channel_layout(X: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], int]:
-    """The reduced dims, the broadcast shape of a per-channel vector, and m."""
-    if X.dim() == 2:  # (N, C): the common case of an MLP, without the general bookkeeping
-        return (0,), (1, X.shape[1]), X.shape[0]
+def _channel_layout(
+    X: torch.Tensor,
+) -> tuple[tuple[int, ...], Callable[[torch.Tensor], torch.Tensor], int]:
+    """The reduced dims, ``c``: a per-channel (C,) vector made to broadcast against X,
+    and m."""
+    if X.dim() == 2:  # (N, C): a (C,) vector broadcasts as it is (no view op to pay)
+        return (0,), _as_is, X.shape[0]
     dims = (0, *range(2, X.dim()))
     shape = (1, X.shape[1]) + (1,) * (X.dim() - 2)
-    return dims, shape, X.numel() // X.shape[1]
+    return dims, lambda v: v.view(shape), X.numel() // X.shape[1]
+
+
+def _as_is(v: torch.Tensor) -> torch.Tensor:
+    return v
 
 
 BNCache = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
@@ -58,13 +67,13 @@ def batch_norm_forward(
     on large ones it is fresh memory (a new buffer costs more than the arithmetic in
     it), so Y is formed in the scratch buffer of σ² and dX in that of Σ dY·X̂.
     """
-    dims, shape, m = _channel_layout(X)
+    dims, c, m = _channel_layout(X)
     buf = None
     if training:
         # μ = (1/m) Σ X
         mu = X.mean(dims)
         # X − μ, in the buffer that becomes X̂
-        xhat = torch.sub(X, mu.view(shape))
+        xhat = torch.sub(X, c(mu))
         # σ² = (1/m) Σ (X − μ)²   (from X − μ, so that a large common offset costs no
         # precision; torch.var would be one op, but is several times slower on CPU)
         buf = torch.mul(xhat, xhat)
@@ -77,18 +86,18 @@ def batch_norm_forward(
             running_var.lerp_(var * (m / (m - 1)), momentum)
     else:
         # μ, σ²: the running estimates
-        xhat, var = torch.sub(X, running_mean.view(shape)), running_var
+        xhat, var = torch.sub(X, c(running_mean)), running_var
     # invstd = 1 / √(σ² + ε)
     invstd = torch.add(var, eps).rsqrt_()
     # X̂ = (X − μ) · invstd
-    xhat.mul_(invstd.view(shape))
+    xhat.mul_(c(invstd))
     if gamma is None and beta is None:
         return xhat, (xhat, invstd, gamma)  # Y = X̂
     # Y = γ X̂ + β   (multiply, then add in place: one fused addcmul with two broadcast
     # per-channel operands is several times slower on CPU)
-    Y = xhat.clone() if gamma is None else torch.mul(xhat, gamma.view(shape), out=buf)
+    Y = xhat.clone() if gamma is None else torch.mul(xhat, c(gamma), out=buf)
     if beta is not None:
-        Y.add_(beta.view(shape))
+        Y.add_(c(beta))
     return Y, (xhat, invstd, gamma)
 
 
@@ -102,7 +111,7 @@ def batch_norm_backward(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """dY: (N, C, *) → dX: (N, C, *), dγ: (C,), dβ: (C,) (None where not needed)."""
     xhat, invstd, gamma = cache
-    dims, shape, m = _channel_layout(xhat)
+    dims, c, m = _channel_layout(xhat)
     full_dX = need_dX and training  # the batch statistics depend on X
     sum_dY = sum_dY_xhat = dX = buf = None
     if need_dbeta or full_dX:
@@ -114,12 +123,12 @@ def batch_norm_backward(
         sum_dY_xhat = buf.sum(dims)
     if need_dX:
         # k = γ·invstd: the slope of Y in X when μ and σ² are held fixed
-        k = (invstd if gamma is None else gamma * invstd).view(shape)
+        k = c(invstd if gamma is None else gamma * invstd)
     if full_dX:
         # dX = (γ·invstd/m)(m·dY − Σ dY − X̂ Σ dY·X̂) = k·(dY − [Σ dY/m + X̂·(Σ dY·X̂)/m])
         # the bracket, X̂·a + c with per-channel a and c, formed in dX's buffer
-        dX = torch.mul(xhat, (sum_dY_xhat / m).view(shape), out=buf)
-        dX.add_((sum_dY / m).view(shape))
+        dX = torch.mul(xhat, c(sum_dY_xhat / m), out=buf)
+        dX.add_(c(sum_dY / m))
         torch.sub(dY, dX, out=dX).mul_(k)
     elif need_dX:
         # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
