@@ -2,7 +2,10 @@
 
 One row per op and shape: forward + backward (the gradient of every float input that
 a layer would need) of ours and of the twin of :mod:`dlnotes.functional.reference`,
-on the same inputs, timed interleaved, and the peak memory of one call of each.
+on the same inputs, timed interleaved, and the peak memory of one call of each. A third
+contestant, the twin followed by an autograd.Function that does nothing, gives each row
+its *floor*: the ratio that any op written as one Python Function pays on this machine
+for its node alone (on small shapes the floor, not the maths, decides the ratio).
 Shapes are those of LeNet on MNIST and of the MLPs, batch 128; the RNN reads T = 28
 steps of 28 inputs into H = 128 units (sequential MNIST).
 """
@@ -14,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.autograd.function import FunctionCtx
 
 from dlnotes import functional
 from dlnotes.bench import targets
 from dlnotes.bench.timing import peak_memory, time_interleaved
 from dlnotes.functional import reference
+from dlnotes.functional._common import first_order
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,33 @@ class FwdBwd:
             torch.cuda.synchronize()
 
 
+class _EmptyNode(torch.autograd.Function):
+    """An autograd.Function that computes nothing: forward returns a view of its input,
+    backward passes the gradient on. Added after the PyTorch twin it measures the least
+    any op written as one Python autograd.Function pays per call on this machine."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, X: torch.Tensor) -> torch.Tensor:
+        return X.view_as(X)
+
+    @staticmethod
+    @first_order
+    def backward(ctx: FunctionCtx, dX: torch.Tensor) -> torch.Tensor:
+        return dX
+
+
+def _plus_empty_node(op: Callable[..., Any]) -> Callable[..., Any]:
+    """``op`` followed by :class:`_EmptyNode` on its (first) output."""
+
+    def op_plus_node(*args: Any, **kwargs: Any) -> Any:
+        out = op(*args, **kwargs)
+        if isinstance(out, tuple):
+            return (_EmptyNode.apply(out[0]), *out[1:])
+        return _EmptyNode.apply(out)
+
+    return op_plus_node
+
+
 def _peak(run: FwdBwd, device: torch.device) -> int:
     """Peak bytes of one call from a clean state (no gradients held)."""
     run.reset()
@@ -157,7 +189,11 @@ def bench_case(
     """One row: times, their ratio, peak memories and their ratio, with the targets."""
     ours = FwdBwd(getattr(functional, case.op), case.inputs(tiny, device), case.kwargs)
     twin = FwdBwd(getattr(reference, case.op), case.inputs(tiny, device), case.kwargs)
-    stats = time_interleaved({"dlnotes": ours, "torch": twin}, repeats, min_sample_s=min_sample_s)
+    floor = FwdBwd(
+        _plus_empty_node(getattr(reference, case.op)), case.inputs(tiny, device), case.kwargs
+    )
+    runs = {"dlnotes": ours, "torch": twin, "floor": floor}
+    stats = time_interleaved(runs, repeats, min_sample_s=min_sample_s)
     mem_ours, mem_torch = _peak(ours, device), _peak(twin, device)
     ratio = stats["dlnotes"].median / stats["torch"].median
     mem_ratio = mem_ours / mem_torch if mem_torch else None
@@ -168,6 +204,9 @@ def bench_case(
         "dlnotes": stats["dlnotes"].as_dict(),
         "torch": stats["torch"].as_dict(),
         "ratio": ratio,
+        # the twin plus one empty autograd.Function: the ratio no op written as a Python
+        # Function can beat here (its arithmetic as fast as PyTorch's, its node not free)
+        "floor": stats["floor"].median / stats["torch"].median,
         "target": time_target,
         "time": targets.verdict(ratio, time_target),
         "peak_bytes_dlnotes": mem_ours,

@@ -43,11 +43,12 @@ def verdict(word: str | None) -> str:
 
 
 def _ops(rows: list[dict[str, Any]]) -> str:
-    headers = ["op", "shape", "dlnotes ms", "torch ms", "ratio", "target", "time",
+    headers = ["op", "shape", "dlnotes ms", "torch ms", "ratio", "floor", "target", "time",
                "peak MiB dlnotes", "peak MiB torch", "ratio", "target", "memory"]  # fmt: skip
     body = [
         [r["op"], r["shape"], ms(r["dlnotes"]), ms(r["torch"]), ratio(r["ratio"]),
-         limit(r["target"]), verdict(r["time"]), mb(r["peak_bytes_dlnotes"]),
+         ratio(r.get("floor")), limit(r["target"]), verdict(r["time"]),
+         mb(r["peak_bytes_dlnotes"]),
          mb(r["peak_bytes_torch"]), ratio(r["memory_ratio"]), limit(r["memory_target"]),
          verdict(r["memory"])]
         for r in rows
@@ -116,7 +117,9 @@ def to_markdown(result: dict[str, Any]) -> str:
     """Every section of ``result`` present, each a heading and a table."""
     parts = [
         "Times are medians over interleaved samples, [first, third quartile] beside them; "
-        "a ratio is dlnotes (or Lightning) over PyTorch (or the plain loop).",
+        "a ratio is dlnotes (or Lightning) over PyTorch (or the plain loop). An op's",
+        "*floor* is PyTorch's op followed by an autograd.Function that does nothing, over",
+        "PyTorch's op: the least any op written as one Python Function can cost here.",
         "",
         "### Machine",
         "",
