@@ -81,3 +81,15 @@ def test_cost_gradcheck():
     X, Y = batch_for(TAB3)
     X = X[:, :4].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda X: model.cost(X, Y), (X,))
+
+
+def test_targets_that_need_a_gradient_take_the_per_layer_path():
+    torch.manual_seed(0)
+    model = LogisticRegression(3, 1, activation="identity").to(D)
+    X, Y = torch.randn(5, 3, dtype=D), torch.randn(5, dtype=D)
+    grads = []
+    for m in (model, copy.deepcopy(model).set_backward("autograd")):
+        Yl = Y.clone().requires_grad_()
+        m.cost(X, Yl)[1].backward()
+        grads.append(Yl.grad)
+    torch.testing.assert_close(grads[0], grads[1], **TOL)

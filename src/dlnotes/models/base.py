@@ -89,7 +89,7 @@ class Model(Switchable, nn.Module):
         cost of autograd. Z may be used further (predictions, other terms of a cost).
         """
         layers = self.dense_layers() if self.backward == "manual" else None
-        if layers is None:
+        if layers is None or Y.requires_grad:  # propagate() gives Y no gradient
             Z = self(X)
             return Z, self.loss(Z, Y)
         A0 = X if X.dim() == 2 else X.flatten(1)
