@@ -98,21 +98,27 @@ def test_sweep_times_both_launchers_interleaved(monkeypatch, tmp_path):
     calls = []
 
     def fake(command, timeout=None):
+        if command == scale.STARTUP:
+            calls.append("startup")
+            return 0.5
         out = Path(next(a for a in command if a.startswith("hydra.sweep.dir="))[16:])
+        parallel = "hydra/launcher=joblib" in command
         for job in range(4):
             (out / str(job)).mkdir(parents=True)
-            (out / str(job) / "metrics.json").write_text("{}")
-        parallel = "hydra/launcher=joblib" in command
+            record = {"seconds": 1.2 if parallel else 0.7}
+            (out / str(job) / "metrics.json").write_text(json.dumps(record))
         calls.append("parallel" if parallel else "sequential")
         return 2.0 if parallel else 3.0
 
     monkeypatch.setattr(scale, "run_command", fake)
     (row,) = scale.sweep(repeats=2, tiny=True, n_jobs=2)
-    assert calls == ["sequential", "parallel", "parallel", "sequential"]
+    assert calls == ["sequential", "parallel", "startup", "startup", "parallel", "sequential"]
     assert row["speedup"] == pytest.approx(1.5) and row["n_jobs"] == 2
-    assert "sequential s" in report.to_markdown(
-        {"machine": {}, "settings": {}, "sections": {"sweep": [row]}}
-    )
+    assert row["startup"]["median"] == pytest.approx(0.5)
+    assert row["job_fit_sequential"] == pytest.approx(0.7)
+    assert row["job_fit_parallel"] == pytest.approx(1.2)
+    markdown = report.to_markdown({"machine": {}, "settings": {}, "sections": {"sweep": [row]}})
+    assert "sequential s" in markdown and "| 0.7 / 1.2 |" in markdown
 
 
 def test_demos_are_the_experiment_configs():

@@ -2,13 +2,20 @@
 
 The same deep MLP (784 → 64 → 64 → 10, hand-written backward) is trained for the same
 200 SGD steps on the same in-memory batches (128 samples): by a plain PyTorch loop
-(zero_grad, loss, backward, step), and by ``Trainer.fit`` of our
+(zero_grad, cost, backward, step), and by ``Trainer.fit`` of our
 :class:`~dlnotes.training.task.Task` without a logger and with the TensorBoard logger of
-``dlnotes-train`` (metrics logged every 10 steps). Each sample is one fit; the time is
-that of the fit alone (building the Trainer is left out), and the row reports the
-throughput in samples per second and the time ratio to the plain loop. A fit of a bare
-LightningModule (training_step returns the loss, nothing logged) separates Lightning's
-own per-step cost from what our Task adds.
+``dlnotes-train`` (metrics logged every 10 steps). Every side computes the step as the
+Task does (:meth:`~dlnotes.models.Model.cost`). Each sample is one fit; the time is that of
+the fit alone (building the Trainer is left out), and the row reports the throughput in
+samples per second and the time ratio to the plain loop. A fit of a bare LightningModule
+(training_step returns the loss, nothing logged, no callback) separates Lightning's own
+per-step cost from what our Task adds.
+
+The Trainer is built as ``dlnotes-train`` builds it: with the settings of
+``conf/trainer/default.yaml`` (read from that file) and, for the Task, the
+:class:`~dlnotes.training.callbacks.DivergenceMonitor` of the default callbacks, which
+takes part in every step. The other default callbacks are left out: the progress bar, the
+model summary, the checkpoints and the figure callbacks.
 """
 
 from __future__ import annotations
@@ -21,16 +28,19 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from dlnotes.bench import targets
 from dlnotes.bench.timing import time_interleaved
 from dlnotes.models import DeepMLP
+from dlnotes.training.callbacks import DivergenceMonitor
 from dlnotes.training.task import Task
 
 
@@ -51,7 +61,7 @@ def plain_loop(model: DeepMLP, loader: DataLoader, epochs: int, lr: float) -> fl
     for _ in range(epochs):
         for X, Y in loader:
             opt.zero_grad(set_to_none=True)
-            model.loss(model(X), Y).backward()
+            model.cost(X, Y)[1].backward()
             opt.step()
     return time.perf_counter() - start
 
@@ -66,7 +76,7 @@ class BareModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         X, Y = batch
-        return self.model.loss(self.model(X), Y)
+        return self.model.cost(X, Y)[1]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.model.parameters(), lr=self.lr)
@@ -85,20 +95,31 @@ def lightning_fit(
     optimizer = functools.partial(torch.optim.SGD, lr=lr)
     task = BareModule(model, lr) if bare else Task(model, optimizer=optimizer)
     logger = TensorBoardLogger(log_dir, name="", version="") if log_dir else False
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=epochs,
-        logger=logger,
-        log_every_n_steps=10,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    settings = {
+        **trainer_settings(),
+        "max_epochs": epochs,
+        "logger": logger,
+        "callbacks": [] if bare else [DivergenceMonitor()],
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    trainer = L.Trainer(**settings)
     start = time.perf_counter()
     trainer.fit(task, train_dataloaders=loader)
     return time.perf_counter() - start
+
+
+def trainer_settings() -> dict[str, Any]:
+    """The Trainer settings of ``conf/trainer/default.yaml``, which ``dlnotes-train`` runs
+    with (deterministic algorithms, gradient clipping, precision, logging interval, …),
+    less the run's length and output folder, which the benchmark sets itself."""
+    path = resources.files("dlnotes.conf") / "trainer" / "default.yaml"
+    settings = OmegaConf.to_container(OmegaConf.create(path.read_text()), resolve=False)
+    assert isinstance(settings, dict)
+    for key in ("_target_", "max_epochs", "max_steps", "default_root_dir"):
+        settings.pop(key, None)
+    return {str(k): v for k, v in settings.items()}
 
 
 @contextlib.contextmanager
@@ -119,8 +140,15 @@ def _quiet_lightning() -> Iterator[None]:
 
 def run(repeats: int, tiny: bool = False, batch: int = 128) -> list[dict[str, Any]]:
     """Plain loop, fit without logger, fit with TensorBoard: interleaved fits."""
-    with _quiet_lightning():
-        return _run(repeats, tiny, batch)
+    # Trainer(deterministic=...) switches PyTorch's deterministic algorithms on for the
+    # whole process; the sections that follow get the setting they started with
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        with _quiet_lightning():
+            return _run(repeats, tiny, batch)
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def _run(repeats: int, tiny: bool, batch: int) -> list[dict[str, Any]]:

@@ -79,13 +79,19 @@ def _lightning(rows: list[dict[str, Any]]) -> str:
 
 
 def _sweep(rows: list[dict[str, Any]]) -> str:
-    headers = ["sweep (4 jobs)", "sequential s", "joblib s", "n_jobs", "speed-up"]
+    headers = ["sweep (4 jobs)", "sequential s", "joblib s", "n_jobs", "speed-up",
+               "start-up s", "fit s of a job, sequential / joblib"]  # fmt: skip
     body = [
         [f"`{r['sweep']}`", seconds(r["sequential"]), seconds(r["parallel"]), r["n_jobs"],
-         ratio(r["speedup"])]
+         ratio(r["speedup"]), seconds(r.get("startup")),
+         f"{_s(r.get('job_fit_sequential'))} / {_s(r.get('job_fit_parallel'))}"]
         for r in rows
     ]  # fmt: skip
     return markdown_table(headers, body)
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _demos(rows: list[dict[str, Any]]) -> str:

@@ -116,6 +116,14 @@ def _finite(value: float) -> bool:
     return math.isfinite(value)
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every element of ``x`` is finite (a host-device sync). A one-element tensor,
+    such as a loss, is read as a number: no ``isfinite`` op (several µs on a CPU)."""
+    if x.numel() == 1:
+        return math.isfinite(x.item())
+    return bool(torch.isfinite(x.detach()).all())
+
+
 def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(X, Y) of a ``(inputs, targets)`` batch, or None for anything else."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
@@ -830,7 +838,7 @@ class DivergenceMonitor(_DlnotesCallback):
         if (self._batches - 1) % n != 0:
             return
         loss = self._loss(outputs)
-        bad = loss is not None and not bool(torch.isfinite(loss.detach()).all())
+        bad = loss is not None and not _all_finite(loss)
         bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if not bad:
             return

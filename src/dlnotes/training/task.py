@@ -7,17 +7,22 @@ Logged tags: ``train/loss``, ``val/loss``, ``test/loss`` and ``…/acc`` for cla
 
 Cost: for the notes' small networks the bookkeeping around a step can cost as much as the
 step. A ``self.log`` call moves the logged value's state to the device and books it (more
-than a small MLP's forward), and a torchmetrics ``update`` runs its checks (~0.1 ms). So a
-step only adds to running sums on the device — Σ J·m, Σ m, Σ correct — with no
-host-device sync; the epoch means are formed from them once, at the end of the epoch
-(summed over the processes under DDP); ``train/loss_step`` is logged only on the steps
-the loggers write.
+than a small MLP's forward), a torchmetrics ``update`` runs its checks (~0.1 ms), and every
+tensor op costs several microseconds however small its tensor. So a step only keeps its
+loss J and its count of correct predictions (two 0-d tensors: no arithmetic on them, no
+host-device sync); every few hundred steps and at the end of the epoch they are copied to
+the host at once and added up — Σ J·m, Σ m, Σ correct — leaving out, in training, the
+batches whose loss is NaN or ±Inf (a diverged step: the DivergenceMonitor stops the run,
+the curves end with the last finite batch). The epoch means are formed from the sums once,
+at the end of the epoch (summed over the processes under DDP); ``train/loss_step`` is
+logged only on the steps the loggers write.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
@@ -66,15 +71,20 @@ class Task(L.LightningModule):
         # forward propagation and the cost (one node for the dense models: Model.cost)
         Z, J = self.model.cost(X, Y)
         m = Y.shape[0]
-        if stage == "train" and not torch.isfinite(J):
-            # a diverged step: the DivergenceMonitor stops the run; the curves end here
-            return J
         # the epoch means accumulate here and are logged in on_<stage>_epoch_end
-        sums = self._sums.setdefault(stage, EpochSums())
-        sums.add_loss(J.detach(), m)
+        sums = self._sums.get(stage)
+        if sums is None:
+            # training leaves diverged batches out of its means (see EpochSums.fold)
+            sums = self._sums[stage] = EpochSums(finite_only=stage == "train")
+        hits, n = None, 0
         if self.classification:
-            sums.add_correct(self.model.predict(Z).reshape(-1), Y.reshape(-1).long())
-        if stage == "train" and self._loggers_write_this_step():
+            pred, labels = self.model.predict(Z).reshape(-1), Y.reshape(-1).long()
+            hits, n = (pred == labels).sum(), labels.numel()
+        sums.add(J.detach(), m, hits, n)
+        # .item(): a host-device sync, only on the steps the loggers write (where a logger
+        # writes the value, Lightning copies it to the host then anyway); a diverged
+        # step's loss is not logged
+        if stage == "train" and self._loggers_write_this_step() and math.isfinite(J.item()):
             self.log("train/loss_step", J.detach(), on_step=True, on_epoch=False, batch_size=m)
         return J
 
@@ -125,7 +135,7 @@ class Task(L.LightningModule):
         # a checkpoint taken mid-epoch (Ctrl-C, SIGTERM) carries the epoch's running sums,
         # so that a resumed run logs the same epoch means as an uninterrupted one
         if "train" in self._sums:
-            checkpoint[EPOCH_SUMS_KEY] = vars(self._sums["train"]).copy()
+            checkpoint[EPOCH_SUMS_KEY] = self._sums["train"].state()
         # and the last epoch means, for a run resumed after its fit had ended
         metrics = self.trainer.callback_metrics
         checkpoint[TRAIN_MEANS_KEY] = {
@@ -135,7 +145,7 @@ class Task(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(EPOCH_SUMS_KEY)
         if state is not None:
-            self._sums["train"] = EpochSums(**state)
+            self._sums["train"] = EpochSums.from_state(state, finite_only=True)
         self.restored_train_means = dict(checkpoint.get(TRAIN_MEANS_KEY) or {})
 
     def configure_optimizers(self) -> Any:
@@ -156,33 +166,77 @@ TRAIN_MEANS_KEY = "dlnotes_train_means"
 """Where a checkpoint keeps the last logged train/* epoch means."""
 
 
+FOLD_EVERY = 256
+"""Steps whose tensors :class:`EpochSums` holds before it adds them up on the host."""
+
+
 @dataclass
 class EpochSums:
-    """Running sums of one stage's epoch, kept on the model's device."""
+    """Running sums of one stage's epoch, on the host.
 
-    loss: torch.Tensor | None = None  # Σ J·m over batches (J: a batch's mean loss)
+    A step hands in its tensors (:meth:`add`); they are copied to the host and added up
+    every :data:`FOLD_EVERY` steps and whenever the sums are read (:meth:`fold`), so a step
+    costs no tensor op and no host-device sync.
+    """
+
+    loss: float = 0.0  # Σ J·m over batches (J: a batch's mean loss)
     m: int = 0  # Σ m, the samples
-    correct: torch.Tensor | None = None  # Σ 1[prediction = label]
+    correct: int = 0  # Σ 1[prediction = label]
     n: int = 0  # the labels scored (m, or m·T for a label per time step)
+    finite_only: bool = False  # leave out the batches whose loss is NaN or ±Inf
+    # (J, m, Σ correct or None, labels) of the steps not added up yet
+    pending: list[tuple[torch.Tensor, int, torch.Tensor | None, int]] = field(
+        default_factory=list, repr=False
+    )
 
-    def add_loss(self, J: torch.Tensor, m: int) -> None:
-        # .to: sums restored from a checkpoint come back on the CPU
-        self.loss = J * m if self.loss is None else self.loss.to(J.device).add_(J * m)
-        self.m += m
+    def add(self, J: torch.Tensor, m: int, hits: torch.Tensor | None = None, n: int = 0) -> None:
+        """One batch: its mean loss J (0-d), m samples, ``hits`` correct predictions
+        (0-d, None when nothing is classified) out of ``n`` labels."""
+        self.pending.append((J, m, hits, n))
+        if len(self.pending) >= FOLD_EVERY:  # bounds the tensors held
+            self.fold()
 
-    def add_correct(self, pred: torch.Tensor, labels: torch.Tensor) -> None:
-        hits = (pred == labels).sum()
-        self.correct = hits if self.correct is None else self.correct.to(hits.device).add_(hits)
-        self.n += labels.numel()
+    def fold(self) -> None:
+        """Add the pending batches to the sums: one copy to the host for all of them."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        losses = torch.stack([J for J, *_ in pending]).tolist()
+        hits = [h for _, _, h, _ in pending if h is not None]
+        counts = torch.stack(hits).tolist() if len(hits) == len(pending) else [0] * len(pending)
+        for J, (_, m, _, n), hit in zip(losses, pending, counts, strict=True):
+            if self.finite_only and not math.isfinite(J):
+                continue  # a diverged step: the curves end with the last finite batch
+            self.loss += J * m
+            self.m += m
+            self.correct += int(hit)
+            self.n += n
+
+    def state(self) -> dict[str, float | int]:
+        """The sums, for a checkpoint (:meth:`from_state` restores them)."""
+        self.fold()
+        return {"loss": self.loss, "m": self.m, "correct": self.correct, "n": self.n}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], finite_only: bool = False) -> EpochSums:
+        """The sums of :meth:`state`; also those of older checkpoints, which kept Σ J·m and
+        Σ correct as tensors (None before the first batch)."""
+
+        def number(key: str) -> Any:
+            value = state.get(key)
+            return 0 if value is None else value.item() if torch.is_tensor(value) else value
+
+        return cls(
+            loss=float(number("loss")),
+            m=int(number("m")),
+            correct=int(number("correct")),
+            n=int(number("n")),
+            finite_only=finite_only,
+        )
 
     def stacked(self, device: torch.device) -> torch.Tensor:
         """(Σ J·m, Σ m, Σ correct, n) as one tensor on ``device``: float64, so that the
         counts stay exact (float32 on Apple's MPS, which has no float64)."""
+        self.fold()
         dtype = torch.float32 if device.type == "mps" else torch.float64
-        values = [
-            self.loss if self.loss is not None else 0.0,
-            self.m,
-            self.correct if self.correct is not None else 0,
-            self.n,
-        ]
-        return torch.stack([torch.as_tensor(v, dtype=dtype, device=device) for v in values])
+        return torch.tensor([self.loss, self.m, self.correct, self.n], dtype=dtype, device=device)
