@@ -93,3 +93,18 @@ def test_targets_that_need_a_gradient_take_the_per_layer_path():
         m.cost(X, Yl)[1].backward()
         grads.append(Yl.grad)
     torch.testing.assert_close(grads[0], grads[1], **TOL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cost_on_cuda_equals_cpu():
+    torch.manual_seed(0)
+    model = DeepMLP(5, hidden=[6, 4], out_features=3, batch_norm=True).to(D)
+    X, Y = batch_for(TAB3)
+    results = []
+    for device in ("cpu", "cuda"):
+        m = copy.deepcopy(model).to(device)
+        Z, J = m.cost(X.to(device), Y.to(device))
+        J.backward()
+        results.append([t.detach().cpu() for t in (Z, J, *(p.grad for p in m.parameters()))])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, **TOL)
