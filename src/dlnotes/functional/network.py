@@ -72,22 +72,23 @@ class Propagate(torch.autograd.Function):
         head: Head | None,
         *params: torch.Tensor,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        A, caches = X, []
+        A, saved, sizes = X, [], []
         for layer in layers:
             # A[l] = g(Z[l]), Z[l] = A[l-1] W[l]ᵀ + b[l], …: each layer keeps its cache
             A, cache = layer.forward_cached(A)
-            caches.append(cache)
+            saved += cache
+            sizes.append(len(cache))
         Z = A
         J = None
         if head is not None:
             # J = (1/m) Σ L(g[L](Z[L]), Y)
-            J, head_cache = head.forward_cached(Z, Y)
-            caches.append(head_cache)
+            J, cache = head.forward_cached(Z, Y)
+            saved += cache
+            sizes.append(len(cache))
         # the caches go through save_for_backward, which checks them for in-place changes
         # and keeps the outputs among them without a reference cycle
-        ctx.save_for_backward(*(t for cache in caches for t in cache))
-        ctx.sizes = [len(cache) for cache in caches]
-        ctx.layers, ctx.head = layers, head
+        ctx.save_for_backward(*saved)
+        ctx.sizes, ctx.layers, ctx.head = sizes, layers, head
         ctx.set_materialize_grads(False)
         return Z if head is None else (Z, J)
 
@@ -106,15 +107,16 @@ class Propagate(torch.autograd.Function):
             # Z[L] was also used outside the cost: its gradient adds
             dA = dZ_out if dA is None else dA + dZ_out
         layers = ctx.layers
-        grads: list[Grads] = [() for _ in layers]
-        if dA is not None:
-            for l in reversed(range(len(layers))):
-                # dA[l] → dA[l-1], dW[l], db[l], …   (dA[0] = dX only when X asks for it)
-                need_dA = l > 0 or ctx.needs_input_grad[0]
-                dA, grads[l] = layers[l].backward_cached(dA, caches[l], need_dA)
+        grads: list[torch.Tensor | None] = []
+        if dA is None:
+            grads = [None for layer in layers for _ in layer.propagated_params()]
         else:
-            grads = [tuple(None for _ in layer.propagated_params()) for layer in layers]
-        return (dA, None, None, None, *(g for layer_grads in grads for g in layer_grads))
+            need_dX = ctx.needs_input_grad[0]
+            for l in range(len(layers) - 1, -1, -1):
+                # dA[l] → dA[l-1], dW[l], db[l], …   (dA[0] = dX only when X asks for it)
+                dA, layer_grads = layers[l].backward_cached(dA, caches[l], l > 0 or need_dX)
+                grads[:0] = layer_grads
+        return (dA, None, None, None, *grads)
 
 
 def propagate(
