@@ -3,7 +3,6 @@ run left out of them, and the sums a checkpoint carries."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import lightning as L
@@ -13,11 +12,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dlnotes.models import DeepMLP
 from dlnotes.training.callbacks import DivergenceMonitor
-from dlnotes.training.task import FOLD_EVERY, EpochSums, Task
+from dlnotes.training.task import FOLD_EVERY, EpochSums
+from tests.training.test_callbacks import fit as callbacks_fit
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
     pytest.mark.filterwarnings("ignore:.*smaller than the logging interval.*"),
+    pytest.mark.filterwarnings("ignore:.*no `val_dataloader`.*"),
 ]
 
 
@@ -35,19 +36,11 @@ def fit(lr: float, callbacks: list[L.Callback], epochs: int = 3) -> L.Trainer:
     torch.manual_seed(0)
     X, Y = torch.randn(70, 3), torch.randint(3, (70,))  # batches of 16, 16, 16, 16, 6
     model = DeepMLP(3, hidden=[16, 16], activation="identity", out_features=3)
-    task = Task(model, optimizer=functools.partial(torch.optim.SGD, lr=lr))
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-    )
-    trainer.fit(task, train_dataloaders=DataLoader(TensorDataset(X, Y), batch_size=16))
-    return trainer
+    loader = DataLoader(TensorDataset(X, Y), batch_size=16)
+    return callbacks_fit(
+        None, model, None, callbacks, max_steps=-1, max_epochs=epochs, lr=lr, logger=False,
+        train_dataloaders=loader,
+    )  # fmt: skip
 
 
 def test_train_loss_is_the_sample_weighted_mean_of_the_last_epoch():
