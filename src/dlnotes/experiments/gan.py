@@ -132,19 +132,21 @@ class GAN(Switchable, nn.Module):
         """Z = D(X) (m, 1): the logit of P(real | x)."""
         return self.discriminator(X)
 
-    def _bce(self, Z: torch.Tensor, label: float) -> torch.Tensor:
-        Y = torch.full((Z.shape[0],), label, dtype=Z.dtype, device=Z.device)
-        return self.discriminator.loss(Z, Y)
+    def _bce(self, X: torch.Tensor, label: float) -> torch.Tensor:
+        """The binary cross-entropy of D(X) against ``label`` for every point: D's forward
+        and cost in one node (:meth:`Model.cost`), which also hands dX back to G."""
+        Y = torch.full((X.shape[0],), label, dtype=X.dtype, device=X.device)
+        return self.discriminator.cost(X, Y)[1]
 
     def discriminator_loss(self, X_real: torch.Tensor, X_fake: torch.Tensor) -> torch.Tensor:
         """J_D of real points (m, n_x) and generated ones (k, n_x)."""
         # J_D = −mean log σ(D(x)) − mean log(1 − σ(D(G(z))))
-        return self._bce(self(X_real), 1.0) + self._bce(self(X_fake), 0.0)
+        return self._bce(X_real, 1.0) + self._bce(X_fake, 0.0)
 
     def generator_loss(self, X_fake: torch.Tensor) -> torch.Tensor:
         """J_G of generated points (k, n_x), non-saturating."""
         # J_G = −mean log σ(D(G(z)))
-        return self._bce(self(X_fake), 1.0)
+        return self._bce(X_fake, 1.0)
 
     @classmethod
     def from_data(cls, spec: DataSpec, **hparams: Any) -> GAN:
