@@ -18,7 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlnotes.training.distributed import check_ddp_launch, relaunches_command
+from dlnotes.training.distributed import (
+    check_ddp_launch,
+    processes_started_outside,
+    relaunches_command,
+)
 from dlnotes.training.run import train
 from dlnotes.training.validate import ConfigError
 from tests.cli.conftest import compose_config
@@ -87,11 +91,53 @@ def test_ddp_weights_equal_single_process_on_the_global_batch(tmp_path):
     assert any((moved[k] - ddp[k]).abs().max() > 1e-3 for k in ddp)
 
 
-def test_ddp_under_a_sweep_is_refused_with_a_sentence(tmp_path):
+RUNNER_VARIABLES = ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "RANK", "LOCAL_RANK")
+
+
+@pytest.fixture
+def no_cluster_runner(monkeypatch):
+    """A process that no cluster runner started (also when the suite runs inside one)."""
+    for name in (*RUNNER_VARIABLES, "WORLD_SIZE", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_ddp_under_a_sweep_is_refused_with_a_sentence(tmp_path, no_cluster_runner):
     cfg = compose_config(["trainer=ddp_cpu"], tmp_path)
     assert relaunches_command(cfg.trainer)
-    with pytest.raises(ConfigError, match="without -m"):
+    assert not processes_started_outside()
+    with pytest.raises(ConfigError, match="without -m, or sweep on a cluster"):
         check_ddp_launch(cfg, multirun=True)
     check_ddp_launch(cfg, multirun=False)  # a single run is fine
     single = compose_config([], tmp_path)
     assert not relaunches_command(single.trainer)
+    # strategy "auto" picks the same DDP for more than one device
+    two = compose_config(["trainer.devices=2"], tmp_path)
+    with pytest.raises(ConfigError, match=r"trainer\.devices/num_nodes above 1"):
+        check_ddp_launch(two, multirun=True)
+    spawn = compose_config(["trainer=ddp_cpu", "+trainer.strategy.start_method=spawn"], tmp_path)
+    assert not relaunches_command(spawn.trainer)
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        {"SLURM_NTASKS": "2", "SLURM_JOB_NAME": "dlnotes"},  # srun, as submitit starts a job
+        {"TORCHELASTIC_RUN_ID": "1", "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2"},
+    ],
+    ids=["slurm", "torchrun"],
+)
+def test_ddp_sweep_jobs_run_where_a_cluster_runner_started_the_processes(
+    tmp_path, no_cluster_runner, runner
+):
+    for name, value in runner.items():
+        no_cluster_runner.setenv(name, value)
+    assert processes_started_outside()  # Lightning launches no process: nothing relaunched
+    check_ddp_launch(compose_config(["trainer=ddp_cpu"], tmp_path), multirun=True)
+
+
+def test_an_interactive_slurm_shell_is_no_runner(no_cluster_runner):
+    # `srun --pty bash`: Lightning starts the processes itself, so a sweep would relaunch
+    no_cluster_runner.setenv("SLURM_NTASKS", "1")
+    no_cluster_runner.setenv("SLURM_JOB_NAME", "bash")
+    assert not processes_started_outside()

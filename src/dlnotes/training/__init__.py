@@ -1,0 +1,9 @@
+"""The Lightning/Hydra layer: Task, callbacks, one run, reports."""
+
+import warnings
+
+# Set here, so that every process that trains sees them (DDP's spawned processes import
+# this package, not dlnotes.training.run): in-memory tensors need no worker processes,
+# and a library deprecation that users cannot act on.
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")

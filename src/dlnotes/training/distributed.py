@@ -1,17 +1,24 @@
-"""Multi-process training (Lightning DDP) inside the Hydra app: what can run how.
+"""Multi-process training (Lightning DDP) inside the Hydra app: how the processes start.
 
-``trainer=ddp_cpu`` uses Lightning's default DDP launcher, which starts the processes of
-ranks 1, 2, … by running the same command line again (with ``hydra.run.dir`` pointing to
-the run folder of rank 0, so that all ranks share one folder and only rank 0 writes to
-it). Under ``-m`` that command line is a whole sweep: every child would start the sweep
-again. So a DDP run is one configuration per command; :func:`check_ddp_launch` says so
-before anything starts.
+``trainer=ddp_cpu`` uses Lightning's default DDP launcher ("popen"), which starts the
+processes of ranks 1, 2, … by running the same command line again (with
+``hydra.run.dir`` pointing to the run folder of rank 0, so that all ranks share one
+folder and only rank 0 writes to it). Under ``-m`` that command line is a whole sweep:
+every child would start the sweep again, so :func:`check_ddp_launch` refuses it before
+anything starts. Where a cluster runner has started the processes already (``srun`` in
+a SLURM job of ``hydra/launcher=slurm``, ``torchrun``, LSF, MPI), Lightning launches
+none, and a sweep of DDP jobs is fine.
+
+(``start_method="spawn"`` would run in a sweep, but a spawned fit hands back only the
+weights and ``callback_metrics`` to the job's process: its epochs, steps and divergence
+would be lost from metrics.json.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from dlnotes.training.validate import ConfigError
@@ -19,27 +26,64 @@ from dlnotes.training.validate import ConfigError
 
 def relaunches_command(trainer: Any) -> bool:
     """Whether ``trainer`` (the ``cfg.trainer`` section) starts its extra processes by
-    running the command again: DDP with the default "popen" start method, > 1 process."""
+    running the command again: DDP with the default "popen" start method, > 1 process
+    (``strategy: auto`` picks that DDP for more than one device or node)."""
     strategy = trainer.get("strategy", "auto")
     if isinstance(strategy, str):
-        is_popen_ddp = strategy in ("ddp", "ddp_find_unused_parameters_true")
+        is_popen_ddp = strategy in ("auto", "ddp", "ddp_find_unused_parameters_true")
     else:
         target = str(strategy.get("_target_", ""))
         is_popen_ddp = (
             target.endswith("DDPStrategy") and strategy.get("start_method", "popen") == "popen"
         )
-    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1) or 1
-    processes = (devices if isinstance(devices, int) else 2) * nodes
-    return is_popen_ddp and processes > 1
+    nodes = trainer.get("num_nodes", 1) or 1
+    return is_popen_ddp and _devices(trainer) * nodes > 1
+
+
+def _devices(trainer: Any) -> int:
+    """How many devices ``trainer.devices`` asks for (an int, a list of indices, "auto",
+    -1 for all of them); GPUs counted where they are."""
+    devices = trainer.get("devices", "auto")
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if isinstance(devices, int) and devices >= 0:
+        return devices
+    if not isinstance(devices, (int, str)):  # a list of device indices
+        return len(devices)
+    if isinstance(devices, str) and "," in devices:  # "0,1": indices too
+        return len([d for d in devices.split(",") if d.strip()])
+    on_gpu = trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    # "auto" or -1: every GPU, or one CPU process
+    return torch.cuda.device_count() if on_gpu and torch.cuda.is_available() else 1
+
+
+def processes_started_outside() -> bool:
+    """Whether a cluster runner started this job's processes (SLURM's ``srun``,
+    ``torchrun``, LSF, MPI), so that Lightning starts none: Lightning's own detection."""
+    from lightning.fabric.plugins.environments import (
+        LSFEnvironment,
+        MPIEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    environments = (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnvironment)
+    return any(env.detect() for env in environments)
 
 
 def check_ddp_launch(cfg: DictConfig, multirun: bool) -> None:
-    """Raise a :class:`ConfigError` for a DDP trainer that would relaunch a sweep."""
-    if multirun and relaunches_command(cfg.get("trainer") or {}):
+    """Raise a :class:`ConfigError` for a sweep job whose DDP trainer would relaunch the
+    command, and with it the sweep. On a cluster whose runner started the processes
+    (``hydra/launcher=slurm`` with ``tasks_per_node`` = devices), DDP jobs sweep fine."""
+    relaunches = relaunches_command(cfg.get("trainer") or {})
+    if multirun and relaunches and not processes_started_outside():
         raise ConfigError(
-            "trainer=ddp_cpu (DDP) starts its second process by running the command again, "
-            "which under -m would start the whole sweep again: run one DDP configuration "
-            "per dlnotes-train command, without -m."
+            "DDP (trainer=ddp_cpu, or trainer.devices/num_nodes above 1) starts its other "
+            "processes by running the command again, which under -m would start the whole "
+            "sweep again: run one DDP configuration "
+            "per dlnotes-train command without -m, or sweep on a cluster "
+            "(hydra/launcher=slurm hydra.launcher.tasks_per_node=<trainer.devices>), "
+            "where srun starts the processes."
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 import time
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,6 @@ from dlnotes.training.validate import (
     model_data_mismatch,
     sentence,
 )
-
-# in-memory tensors need no worker processes; a library deprecation users cannot act on
-warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> Model:
