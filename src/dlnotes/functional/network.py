@@ -36,8 +36,9 @@ class Layer(Protocol):
         """The parameters the layer's backward returns gradients for, in that order."""
         ...
 
-    def forward_cached(self, A: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        """A[l-1] → A[l] (or Z[l]), and the cache its backward needs."""
+    def forward_cached(self, A: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """A[l-1] and the layer's parameters (those of :meth:`propagated_params`, as the
+        node received them) → A[l] (or Z[l]), and the cache its backward needs."""
         ...
 
     def backward_cached(
@@ -55,8 +56,8 @@ class Head(Protocol):
         """Z[L], Y → J, and the cache."""
         ...
 
-    def backward_cached(self, dJ: torch.Tensor, cache: Cache) -> torch.Tensor:
-        """dJ and the cache → dZ[L]."""
+    def backward_cached(self, dJ: torch.Tensor, cache: Cache, z_shape: torch.Size) -> torch.Tensor:
+        """dJ and the cache → dZ[L], of Z[L]'s shape ``z_shape``."""
         ...
 
 
@@ -70,12 +71,14 @@ class Propagate(torch.autograd.Function):
         Y: torch.Tensor | None,
         layers: Sequence[Layer],
         head: Head | None,
+        counts: Sequence[int],
         *params: torch.Tensor,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        A, saved, sizes = X, [], []
-        for layer in layers:
+        A, saved, sizes, start = X, [], [], 0
+        for layer, count in zip(layers, counts):
             # A[l] = g(Z[l]), Z[l] = A[l-1] W[l]ᵀ + b[l], …: each layer keeps its cache
-            A, cache = layer.forward_cached(A)
+            A, cache = layer.forward_cached(A, *params[start : start + count])
+            start += count
             saved += cache
             sizes.append(len(cache))
         Z = A
@@ -88,7 +91,8 @@ class Propagate(torch.autograd.Function):
         # the caches go through save_for_backward, which checks them for in-place changes
         # and keeps the outputs among them without a reference cycle
         ctx.save_for_backward(*saved)
-        ctx.sizes, ctx.layers, ctx.head = sizes, layers, head
+        ctx.sizes, ctx.layers, ctx.head, ctx.counts = sizes, layers, head, counts
+        ctx.z_shape = Z.shape
         ctx.set_materialize_grads(False)
         return Z if head is None else (Z, J)
 
@@ -102,21 +106,21 @@ class Propagate(torch.autograd.Function):
         dA = None
         if ctx.head is not None and dJ is not None:
             # dZ[L] = dJ · ∂J/∂Z[L]   (e.g. (A[L] − Y)/m for sigmoid + cross-entropy)
-            dA = ctx.head.backward_cached(dJ, caches.pop())
+            dA = ctx.head.backward_cached(dJ, caches.pop(), ctx.z_shape)
         if dZ_out is not None:
             # Z[L] was also used outside the cost: its gradient adds
             dA = dZ_out if dA is None else dA + dZ_out
         layers = ctx.layers
         grads: list[torch.Tensor | None] = []
         if dA is None:
-            grads = [None for layer in layers for _ in layer.propagated_params()]
+            grads = [None] * sum(ctx.counts)
         else:
             need_dX = ctx.needs_input_grad[0]
             for l in range(len(layers) - 1, -1, -1):
                 # dA[l] → dA[l-1], dW[l], db[l], …   (dA[0] = dX only when X asks for it)
                 dA, layer_grads = layers[l].backward_cached(dA, caches[l], l > 0 or need_dX)
                 grads[:0] = layer_grads
-        return (dA, None, None, None, *grads)
+        return (dA, None, None, None, None, *grads)
 
 
 def propagate(
@@ -132,5 +136,10 @@ def propagate(
     Backward gives X (when it requires grad) and every layer's parameters the gradients
     of the notes' backward propagation; Z[L] may also be used in other terms.
     """
-    params = [p for layer in layers for p in layer.propagated_params()]
-    return Propagate.apply(X, Y, layers, head, *params)
+    params: list[torch.Tensor] = []
+    counts: list[int] = []  # how many of params each layer takes, in order
+    for layer in layers:
+        layer_params = layer.propagated_params()
+        params += layer_params
+        counts.append(len(layer_params))
+    return Propagate.apply(X, Y, layers, head, counts, *params)

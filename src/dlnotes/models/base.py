@@ -65,6 +65,7 @@ class Model(Switchable, nn.Module):
         self.out_features = out_features
         self.output = Activation(output_activation, backward=backward)
         self.backward = backward
+        self.loss_head = LossHead(loss, self.output)  # the cost of Model.cost's one node
 
     @property
     def task(self) -> str:
@@ -93,7 +94,7 @@ class Model(Switchable, nn.Module):
             Z = self(X)
             return Z, self.loss(Z, Y)
         A0 = X if X.dim() == 2 else X.flatten(1)
-        return propagate(A0, layers, LossHead(self.loss_name, self.output), Y)
+        return propagate(A0, layers, self.loss_head, Y)
 
     def dense_layers(self) -> list[Layer] | None:
         """The layers ``forward`` runs on the flattened X, in order, when they can run as
@@ -144,16 +145,14 @@ def loss_inputs(loss: str, A: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tens
 
 class LossHead:
     """The cost of :func:`~dlnotes.functional.network.propagate`: the model's loss fused
-    with its output activation, as in the table above. One object per call (it keeps
-    Z[L]'s shape for the backward)."""
+    with its output activation, as in the table above. It keeps no state between calls,
+    so a model builds it once."""
 
     def __init__(self, loss: str, output: Activation) -> None:
         self.loss, self.output = loss, output
         self.forward_pair, self.backward_pair = losses.PAIRS[loss]
-        self.z_shape: torch.Size | None = None
 
     def forward_cached(self, Z: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        self.z_shape = Z.shape
         output_cache: Cache = ()
         if self.loss == "mse":
             # A[L] = g(Z[L])
@@ -161,13 +160,13 @@ class LossHead:
         J, cache = self.forward_pair(*loss_inputs(self.loss, Z, Y), "mean")
         return J, (*cache, *output_cache)
 
-    def backward_cached(self, dJ: torch.Tensor, cache: Cache) -> torch.Tensor:
+    def backward_cached(self, dJ: torch.Tensor, cache: Cache, z_shape: torch.Size) -> torch.Tensor:
         if self.loss == "mse":
             cache, output_cache = cache[:-1], cache[-1:]
         # dZ[L] (bce, ce) or dA[L] (mse) from the loss's own derivative
         dZ = self.backward_pair(dJ, *cache, "mean")
-        if dZ.shape != self.z_shape:
-            dZ = dZ.reshape(self.z_shape)
+        if dZ.shape != z_shape:
+            dZ = dZ.reshape(z_shape)
         if self.loss == "mse":
             # dZ[L] = dA[L] * g'(Z[L])
             dZ, _ = self.output.backward_cached(dZ, output_cache, True)

@@ -41,8 +41,12 @@ class _BatchNorm(Switchable):
     def propagated_params(self) -> tuple[torch.Tensor, ...]:
         return () if self.weight is None else (self.weight, self.bias)
 
-    def forward_cached(self, Z: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        args = self._arguments(Z)
+    def forward_cached(
+        self, Z: torch.Tensor, *gamma_beta: torch.Tensor
+    ) -> tuple[torch.Tensor, Cache]:
+        # γ, β as the node received them; the running statistics and the mode from self
+        running_mean, running_var, _, _, *rest = self._arguments(Z)
+        args = (running_mean, running_var, *(gamma_beta or (None, None)), *rest)
         check_batch_norm(Z, *args[:5])
         # Z̃ = γ (Z − μ)/√(σ² + ε) + β; the cache is (Ẑ, invstd, γ)
         return batch_norm_forward(Z, *args)
