@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from dlnotes.cli.train import _hydra_message
+from dlnotes.cli.train import _hydra_message, null_groups
 from dlnotes.training.run import train
 from dlnotes.training.validate import ConfigError
 from tests.cli.conftest import compose_config, run_cli
@@ -189,3 +189,25 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
     proc = run_cli(["optimizer.lr=-1", *FAST], tmp_path, HYDRA_FULL_ERROR="1")
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_null_removes_an_optional_group_and_names_the_options_of_a_needed_one():
+    args = ["experiment=null", "scheduler=null", "logger=null", "callbacks=none"]
+    assert null_groups(args) == ["~experiment", "~scheduler", "~logger", "callbacks=none"]
+    # keys and Hydra's own groups are not config groups of dlnotes
+    kept = ["model.hidden=null", "hydra/launcher=null", "threads=null", "-m"]
+    assert null_groups(kept) == kept
+    with pytest.raises(ConfigError, match="model=null: every run needs a model; pick one of "):
+        null_groups(["model=null"])
+
+
+def test_cli_runs_without_experiment_and_logger(tmp_path):
+    # the default callbacks include a learning-rate monitor, which has no logger to use
+    args = ["experiment=null", "logger=null", "trainer=fast", "print_config=false"]
+    proc = run_cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (metrics,) = (tmp_path / "outputs").glob("runs/*/*/metrics.json")
+    assert not list(metrics.parent.glob("events.out.tfevents.*"))  # no TensorBoard files
+    proc = run_cli(["model=null", *FAST], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("dlnotes-train: model=null:")

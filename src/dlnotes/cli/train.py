@@ -61,6 +61,37 @@ def _run_name(override_dirname: str) -> str:
     return name or "default"
 
 
+OPTIONAL_GROUPS = ("experiment", "scheduler", "logger", "callbacks")
+"""Config groups a run can do without: ``<group>=null`` removes them."""
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def null_groups(args: list[str]) -> list[str]:
+    """The command line with ``<group>=null`` written as Hydra's ``~<group>``.
+
+    Hydra refuses null as a config-group choice; for the groups a run can do without
+    (:data:`OPTIONAL_GROUPS`) it means "none", which Hydra spells ``~<group>``. For a
+    group every run needs, a :class:`~dlnotes.training.validate.ConfigError` names its
+    options.
+    """
+    out = []
+    for arg in args:
+        group, sep, value = arg.partition("=")
+        top_level = group.isidentifier()  # not hydra/launcher, not model.hidden
+        if not sep or value.strip() != "null" or not top_level or not (CONF / group).is_dir():
+            out.append(arg)
+        elif group in OPTIONAL_GROUPS:
+            out.append(f"~{group}")
+        else:
+            from dlnotes.training.validate import ConfigError
+
+            options = sorted(f.stem for f in (CONF / group).glob("*.yaml"))
+            raise ConfigError(
+                f"{group}=null: every run needs a {group}; pick one of {', '.join(options)}."
+            )
+    return out
+
+
 def register_resolvers() -> None:
     """Resolvers used by conf/hydra/default.yaml (safe to call twice)."""
     if not OmegaConf.has_resolver("dlnotes_uid"):
@@ -189,6 +220,7 @@ def main() -> None:
     TRACEBACKS["on"] = full
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; the message is written here
     try:
+        sys.argv[1:] = null_groups(sys.argv[1:])
         hydra_main()
     except Stop as err:
         print(f"dlnotes-train: {err.message}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -74,6 +75,8 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = No
     entries = (cfg.get("callbacks") or {}).items()
     callbacks = [_build(f"callbacks.{k}", c) for k, c in entries if c and "_target_" in c]
     logger = _build("logger", cfg.logger) if cfg.get("logger") else False
+    if logger is False:  # logger=null: the learning-rate monitor has nowhere to write
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return _build(
         "trainer",
         cfg.trainer,
