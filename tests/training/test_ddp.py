@@ -1,5 +1,6 @@
 """Lightning DDP on the CPU (``trainer=ddp_cpu``, gloo, 2 processes) with the hand-written
-backward: after N steps the weights equal single-process training on the global batch.
+backward: after N steps the weights equal single-process training on the global batch,
+and so do the metrics (validation and test count every sample once, on uneven splits too).
 
 Full-batch gradient descent makes the comparison exact in meaning: each of the two
 processes gets half of the training set (DistributedSampler), computes the mean gradient
@@ -28,11 +29,13 @@ from dlnotes.training.validate import ConfigError
 from tests.cli.conftest import compose_config
 
 STEPS = 4
-# moons: 180 training samples, an even split between the two processes
+# moons of 306 samples: 184 for training, an even split between the two processes, and
+# 61 each for validation and test, which two processes cannot split evenly
 OVERRIDES = [
     "model=deep_mlp",
     "model.hidden=[8]",
     "data=moons",
+    "data.n_samples=306",
     "data.batch_size=full",
     "optimizer=sgd",
     "optimizer.lr=0.5",
@@ -77,6 +80,9 @@ def test_ddp_weights_equal_single_process_on_the_global_batch(tmp_path):
     cfg = compose_config([*OVERRIDES], single_dir)
     result = train(cfg, single_dir, OVERRIDES)
     assert result["steps"] == STEPS
+    # every validation and test sample counted once: DDP's metrics are single-process's
+    for key in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc"):
+        assert metrics[key] == pytest.approx(result[key], rel=1e-5, abs=1e-6), key
 
     ddp, single = _weights(ddp_dir), _weights(single_dir)
     assert ddp.keys() == single.keys() and ddp

@@ -19,9 +19,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from dlnotes.data.loader import ResumableDataLoader, ResumableTrainLoader
 from dlnotes.data.spec import DataSpec
@@ -268,7 +269,7 @@ class InMemoryDataModule(ResumableTrainLoader, L.LightningDataModule):
         return TensorBatchDataset(s.X, s.y)
 
     # ----------------------------------------------------------------- loaders
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         data = self.dataset(split)
         size = len(data) if self.batch_size == "full" else int(self.batch_size)
         # resumable: an interrupted fit continues mid-epoch with the same batches
@@ -277,20 +278,35 @@ class InMemoryDataModule(ResumableTrainLoader, L.LightningDataModule):
             batch_size=max(size, 1),
             shuffle=shuffle,
             generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=False,
             collate_fn=collate_batch,
         )
+
+    def _evaluation_loader(self, split: str) -> DataLoader:
+        """Val/test batches in order. Under DDP each process takes every world_size-th
+        sample and none is repeated: Lightning's own DistributedSampler would pad the
+        split to a multiple of the processes with repeated samples, which would count
+        twice in the metrics (the Task sums its metrics over all processes)."""
+        trainer = self.trainer
+        processes = trainer.world_size if trainer is not None else 1
+        if processes > 1 and len(self.dataset(split)) >= processes:
+            sampler = UnrepeatedDistributedSampler(
+                self.dataset(split), num_replicas=processes, rank=trainer.global_rank, shuffle=False
+            )
+            return self._loader(split, shuffle=False, sampler=sampler)
+        return self._loader(split, shuffle=False)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches; the order is a function of ``seed`` only."""
         return self.resume_position(self._loader("train", shuffle=True))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._evaluation_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._evaluation_loader("test")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(spec={self._spec})"
