@@ -385,6 +385,20 @@ def test_divergence_monitor_resets_and_can_be_disabled(tmp_path):
     assert not off.diverged and trainer.global_step == 12
 
 
+def test_divergence_monitor_max_loss_stops_a_finite_blow_up(tmp_path):
+    torch.manual_seed(0)
+    # any loss is above this bound: the first checked step stops the run, loss finite
+    monitor = DivergenceMonitor(max_loss=1e-9)
+    model = DeepMLP(3, hidden=[4], activation="identity", loss="mse")
+    trainer = fit(tmp_path, model, regression_data(), [monitor], max_steps=12, logger=False)
+    assert monitor.diverged and trainer.global_step == monitor.diverged_step == 1
+    assert math.isfinite(monitor.diverged_loss) and monitor.diverged_loss > 1e-9
+    # a bound the loss stays under changes nothing
+    loose = DivergenceMonitor(max_loss=1e9)
+    trainer = fit(tmp_path, model, regression_data(), [loose], max_steps=12, logger=False)
+    assert not loose.diverged and trainer.global_step == 12
+
+
 @pytest.mark.parametrize("logger", [False, "csv"])
 def test_nothing_happens_without_tensorboard(tmp_path, logger):
     torch.manual_seed(0)
@@ -510,6 +524,8 @@ def test_plots_render_and_restore_the_model():
         lambda: TextSamples(length=0),
         lambda: TextSamples(temperature=0.0),
         lambda: DivergenceMonitor(check_every_n_steps=-1),
+        lambda: DivergenceMonitor(max_loss=0),
+        lambda: DivergenceMonitor(max_loss="big"),
     ],
 )
 def test_bad_arguments_are_refused(factory):

@@ -792,20 +792,26 @@ class ScalarLayout(_DlnotesCallback):
 
 # ------------------------------------------------------------- 9. divergence monitor
 class DivergenceMonitor(_DlnotesCallback):
-    """Stop a run whose training loss became NaN or ±Inf.
+    """Stop a run whose training loss became NaN or ±Inf (or rose above ``max_loss``).
 
     Every ``check_every_n_steps`` training batches (0 disables) the loss returned by the
     training step (``outputs["loss"]`` in ``on_train_batch_end``) is checked; when it is
-    not finite, ``trainer.should_stop`` is set (on every process, when any of them
+    not finite, or above ``max_loss`` (None: no bound; a loss that explodes but stays
+    finite, e.g. a cross-entropy of 40 after a too-large step, then counts as diverged
+    too), ``trainer.should_stop`` is set (on every process, when any of them
     diverged), so Lightning ends the run normally, and ``diverged = True``,
     ``diverged_step = trainer.global_step`` (the optimizer steps taken, the diverging one
     included) and ``diverged_loss`` are recorded. Logs nothing. Reset at every fit start.
     Lightning does not stop before ``min_epochs`` / ``min_steps`` are reached.
     """
 
-    def __init__(self, check_every_n_steps: int = 1) -> None:
+    def __init__(self, check_every_n_steps: int = 1, max_loss: float | None = None) -> None:
         super().__init__()
         self.check_every_n_steps = _check_every("check_every_n_steps", check_every_n_steps)
+        number = isinstance(max_loss, (int, float)) and not isinstance(max_loss, bool)
+        if max_loss is not None and not (number and max_loss > 0):
+            raise ValueError(f"max_loss must be a positive number or null, got {max_loss!r}")
+        self.max_loss = None if max_loss is None else float(max_loss)
         self.diverged = False
         self.diverged_step: int | None = None
         self.diverged_loss: float | None = None
@@ -839,6 +845,9 @@ class DivergenceMonitor(_DlnotesCallback):
             return
         loss = self._loss(outputs)
         bad = loss is not None and not _all_finite(loss)
+        if loss is not None and not bad and self.max_loss is not None:
+            # a host-device sync, as the finiteness check above
+            bad = float(loss.detach().float().max()) > self.max_loss
         bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if not bad:
             return
