@@ -17,18 +17,23 @@ class _BatchNorm(Switchable):
         """The arguments after the input of F.batch_norm for this call (running
         statistics, γ, β, mode, momentum, ε), counting the batch as torch.nn does."""
         self._check_input_dim(A)
+        # buffers and parameters read from their dicts once: every ``self.running_mean``
+        # goes through nn.Module.__getattr__ (~1–2 µs in a training step)
+        buffers, params = self._buffers, self._parameters
+        running_mean, running_var = buffers["running_mean"], buffers["running_var"]
         momentum = self.momentum
-        use_batch_stats = self.training or self.running_mean is None
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
+        use_batch_stats = self.training or running_mean is None
+        count = buffers["num_batches_tracked"]
+        if self.training and self.track_running_stats and count is not None:
+            count.add_(1)
             if momentum is None:  # cumulative moving average, as in torch.nn
-                momentum = 1.0 / float(self.num_batches_tracked)
+                momentum = 1.0 / float(count)
         keep_stats = not self.training or self.track_running_stats
         return (
-            self.running_mean if keep_stats else None,
-            self.running_var if keep_stats else None,
-            self.weight,
-            self.bias,
+            running_mean if keep_stats else None,
+            running_var if keep_stats else None,
+            params["weight"],
+            params["bias"],
             use_batch_stats,
             momentum if momentum is not None else 0.0,
             self.eps,
@@ -39,7 +44,8 @@ class _BatchNorm(Switchable):
 
     # the layer in dlnotes.functional.network.propagate: parameters γ, β (when affine)
     def propagated_params(self) -> tuple[torch.Tensor, ...]:
-        return () if self.weight is None else (self.weight, self.bias)
+        gamma, beta = self._parameters["weight"], self._parameters["bias"]
+        return () if gamma is None else (gamma, beta)
 
     def forward_cached(
         self, Z: torch.Tensor, *gamma_beta: torch.Tensor
@@ -55,8 +61,8 @@ class _BatchNorm(Switchable):
         self, dY: torch.Tensor, cache: Cache, need_dA: bool
     ) -> tuple[torch.Tensor | None, Grads]:
         # batch statistics (training) or running ones, as in the forward just before
-        training = self.training or self.running_mean is None
-        affine = self.weight is not None
+        training = self.training or self._buffers["running_mean"] is None
+        affine = self._parameters["weight"] is not None
         dZ, dgamma, dbeta = batch_norm_backward(dY, cache, training, need_dA, affine, affine)
         return dZ, (dgamma, dbeta) if affine else ()
 
