@@ -70,8 +70,15 @@ def test_every_model_has_a_manual_vs_autograd_row(tiny_run):
 
 def test_lightning_rows_compare_with_the_plain_loop(tiny_run):
     rows = {r["loop"]: r for r in tiny_run[0]["sections"]["lightning"]}
-    assert set(rows) == {"plain", "fit, bare LightningModule", "fit", "fit + tensorboard"}
+    mlp = {"plain", "fit, bare LightningModule", "fit", "fit + tensorboard"}
+    assert set(rows) == mlp | {"plain, LeNet", "fit, LeNet"}
     assert rows["plain"]["ratio"] == 1.0 and rows["plain"]["target"] is None
+    # LeNet's fit is compared with LeNet's own plain loop, without a target
+    lenet_plain, lenet_fit = rows["plain, LeNet"], rows["fit, LeNet"]
+    assert lenet_plain["ratio"] == 1.0 and lenet_fit["target"] is None
+    assert lenet_fit["ratio"] == pytest.approx(
+        lenet_fit["seconds"]["median"] / lenet_plain["seconds"]["median"]
+    )
     assert rows["fit, bare LightningModule"]["target"] is None
     assert rows["fit"]["target"] == rows["fit + tensorboard"]["target"] == targets.LIGHTNING
     assert all(r["samples_per_s"] > 0 for r in rows.values())

@@ -9,7 +9,9 @@ Task does (:meth:`~dlnotes.models.Model.cost`). Each sample is one fit; the time
 the fit alone (building the Trainer is left out), and the row reports the throughput in
 samples per second and the time ratio to the plain loop. A fit of a bare LightningModule
 (training_step returns the loss, nothing logged, no callback) separates Lightning's own
-per-step cost from what our Task adds.
+per-step cost from what our Task adds. Two more rows time LeNet-5 on MNIST-sized images
+(50 steps, plain loop vs Task fit): Lightning's cost per step is about fixed, so a step
+that computes more pays a smaller share of it (these rows have no target).
 
 The Trainer is built as ``dlnotes-train`` builds it: with the settings of
 ``conf/trainer/default.yaml`` (read from that file) and, for the Task, the
@@ -38,22 +40,24 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from dlnotes.bench import targets
+from dlnotes.bench.models import MNIST, TINY_IMG
 from dlnotes.bench.timing import time_interleaved
-from dlnotes.models import DeepMLP
+from dlnotes.models import MODELS, DeepMLP, Model
 from dlnotes.training.callbacks import DivergenceMonitor
 from dlnotes.training.task import Task
 
 
-def _loader(samples: int, features: int, classes: int, batch: int) -> DataLoader:
+def _loader(samples: int, shape: tuple[int, ...], classes: int, batch: int) -> DataLoader:
+    """In-memory batches of X: (samples, *shape) and labels in [0, classes)."""
     g = torch.Generator().manual_seed(0)
     X, Y = (
-        torch.randn(samples, features, generator=g),
+        torch.randn(samples, *shape, generator=g),
         torch.randint(classes, (samples,), generator=g),
     )
     return DataLoader(TensorDataset(X, Y), batch_size=batch, shuffle=False)
 
 
-def plain_loop(model: DeepMLP, loader: DataLoader, epochs: int, lr: float) -> float:
+def plain_loop(model: Model, loader: DataLoader, epochs: int, lr: float) -> float:
     """Seconds of ``epochs`` passes of the textbook loop."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     model.train()
@@ -70,7 +74,7 @@ class BareModule(L.LightningModule):
     """The least a LightningModule can be: training_step returns the loss, nothing is
     logged. Its fit is Lightning's own cost; Task's on top of it is ours."""
 
-    def __init__(self, model: DeepMLP, lr: float) -> None:
+    def __init__(self, model: Model, lr: float) -> None:
         super().__init__()
         self.model, self.lr = model, lr
 
@@ -83,7 +87,7 @@ class BareModule(L.LightningModule):
 
 
 def lightning_fit(
-    model: DeepMLP,
+    model: Model,
     loader: DataLoader,
     epochs: int,
     lr: float,
@@ -154,7 +158,7 @@ def run(repeats: int, tiny: bool = False, batch: int = 128) -> list[dict[str, An
 def _run(repeats: int, tiny: bool, batch: int) -> list[dict[str, Any]]:
     batches, epochs = (2, 2) if tiny else (50, 4)
     features, hidden = (12, [4]) if tiny else (784, [64, 64])
-    loader = _loader(batches * batch, features, 10, batch)
+    loader = _loader(batches * batch, (features,), 10, batch)
     torch.manual_seed(0)
     base = DeepMLP(features, hidden=hidden, out_features=10)
     lr = 0.01
@@ -170,12 +174,36 @@ def _run(repeats: int, tiny: bool, batch: int) -> list[dict[str, Any]]:
             ),
         }
         stats = time_interleaved(fns, repeats, warmup=1, min_sample_s=0.0)
-    steps = batches * epochs
+    # the target is for dlnotes' Task; the bare module shows Lightning's own share
+    rows = _rows(stats, "plain", batches * epochs, batch, with_target=True)
+    return rows + _lenet_rows(repeats, tiny, batch, lr)
+
+
+def _lenet_rows(repeats: int, tiny: bool, batch: int, lr: float) -> list[dict[str, Any]]:
+    """Plain loop vs Task fit of LeNet-5, 50 steps (no target: how the share scales)."""
+    batches, epochs = (2, 1) if tiny else (25, 2)
+    spec = TINY_IMG if tiny else MNIST
+    shape = (spec.in_channels or 1, *(spec.image_size or (28, 28)))
+    loader = _loader(batches * batch, shape, spec.out_features, batch)
+    torch.manual_seed(0)
+    base = MODELS["lenet"].from_data(spec)
+    fns = {
+        "plain, LeNet": lambda: plain_loop(copy.deepcopy(base), loader, epochs, lr),
+        "fit, LeNet": lambda: lightning_fit(copy.deepcopy(base), loader, epochs, lr, None),
+    }
+    stats = time_interleaved(fns, repeats, warmup=1, min_sample_s=0.0)
+    return _rows(stats, "plain, LeNet", batches * epochs, batch, with_target=False)
+
+
+def _rows(
+    stats: dict[str, Any], plain: str, steps: int, batch: int, with_target: bool
+) -> list[dict[str, Any]]:
+    """A row per timed loop: throughput, and the time ratio to the loop named ``plain``."""
     rows = []
     for name, s in stats.items():
-        ratio = s.median / stats["plain"].median
-        # the target is for dlnotes' Task; the bare module shows Lightning's own share
-        target = targets.LIGHTNING if name.startswith("fit") and "bare" not in name else None
+        ratio = s.median / stats[plain].median
+        fit = name.startswith("fit") and "bare" not in name
+        target = targets.LIGHTNING if with_target and fit else None
         rows.append(
             {
                 "loop": name,

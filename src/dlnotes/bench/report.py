@@ -108,7 +108,10 @@ def _demos(rows: list[dict[str, Any]]) -> str:
 SECTIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], str]]] = {
     "ops": ("Ops: forward + backward, dlnotes vs its PyTorch twin (float32)", _ops),
     "models": ("Models: one training step, backward=manual vs autograd", _models),
-    "lightning": ("Lightning fit vs a plain PyTorch loop (deep MLP, batch 128)", _lightning),
+    "lightning": (
+        "Lightning fit vs a plain PyTorch loop (deep MLP; LeNet without target; batch 128)",
+        _lightning,
+    ),
     "sweep": ("Parallel sweep: basic launcher vs hydra/launcher=joblib", _sweep),
     "demos": ("Demos at their default size", _demos),
 }
