@@ -75,6 +75,21 @@ def test_joblib_sweep_config_gives_each_worker_its_share(tmp_path, four_cores):
     assert threads.resolve_threads(cfg, cfg.hydra.launcher) == 2
 
 
+@pytest.mark.parametrize("demo", ["optimizer", "cnn", "rnn-clipping"])
+def test_demo_sweeps_two_jobs_at_a_time_and_moves_to_slurm_unchanged(demo, tmp_path, four_cores):
+    local = compose_config([f"experiment={demo}"], tmp_path)
+    assert get_class(local.hydra.launcher._target_).__name__ == "JoblibLauncher"
+    assert local.hydra.launcher.n_jobs == 2
+    assert threads.resolve_threads(local, local.hydra.launcher) == local.threads  # demos: 1
+    more = compose_config([f"experiment={demo}", "hydra.launcher.n_jobs=4"], tmp_path)
+    assert more.hydra.launcher.n_jobs == 4
+    # the launcher is a group choice: no joblib key is left behind on the cluster's
+    cluster = compose_config([f"experiment={demo}", "hydra/launcher=slurm"], tmp_path)
+    assert cluster.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert "n_jobs" not in cluster.hydra.launcher
+    assert cluster.hydra.sweeper.params == local.hydra.sweeper.params
+
+
 def test_slurm_launcher_composes(tmp_path):
     cfg = compose_config(
         ["hydra/launcher=slurm", "hydra.launcher.partition=cpu", "hydra.launcher.timeout_min=30"],

@@ -1,0 +1,165 @@
+"""The documentation runs: every ``dlnotes-train`` command written in the READMEs and in
+the configs' comments composes into jobs that pass the app's checks and build (data,
+model, task, optimizer, trainer), and the README's Python example runs as printed."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from dlnotes.cli.train import null_groups
+from dlnotes.training.distributed import check_ddp_launch
+from dlnotes.training.run import build_checked
+from dlnotes.training.validate import check_config
+from tests.cli.conftest import compose_config
+from tests.data.test_data_images import write_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "experiments").rglob("README.md"))]
+CONFIGS = sorted((ROOT / "src" / "dlnotes" / "conf").rglob("*.yaml"))
+PROGRAM = "dlnotes-train"
+
+
+def _joined(lines: list[str]) -> Iterator[str]:
+    """Shell lines with their backslash continuations joined."""
+    command = ""
+    for line in lines:
+        if line.rstrip().endswith("\\"):
+            command += line.rstrip()[:-1] + " "
+        else:
+            yield command + line
+            command = ""
+
+
+def _markdown_commands(text: str) -> Iterator[str]:
+    """Commands of the fenced shell blocks and of the inline code spans."""
+    for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, re.S):
+        yield from _joined(block.splitlines())
+    for span in re.findall(rf"`({PROGRAM}[^`]*)`", text):
+        yield " ".join(span.split())  # a span may wrap onto the next line
+
+
+def _config_commands(text: str) -> Iterator[str]:
+    """Commands in a YAML file's comments (``#   dlnotes-train …``)."""
+    comments = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")]
+    yield from _joined(comments)
+
+
+def _is_placeholder(token: str) -> bool:
+    """``<name>``, ``key=<value>``, ``…``: a part the reader fills in."""
+    return "…" in token or "<" in token
+
+
+def documented_commands() -> dict[str, list[str]]:
+    """``file:n`` → the arguments of the n-th complete ``dlnotes-train`` command of a file
+    (a command written in several places is checked once, where it is first found)."""
+    found: dict[str, list[str]] = {}
+    for path in [*MARKDOWN, *CONFIGS]:
+        text = path.read_text()
+        lines = _markdown_commands(text) if path.suffix == ".md" else _config_commands(text)
+        commands = [c.strip() for c in lines if c.strip().startswith(f"{PROGRAM} ")]
+        for n, command in enumerate(commands, 1):
+            args = shlex.split(command, comments=True)[1:]
+            if not any(_is_placeholder(a) for a in args) and args not in found.values():
+                found[f"{path.relative_to(ROOT)}:{n}"] = args
+    return found
+
+
+COMMANDS = documented_commands()
+
+
+def sweep_jobs(args: list[str]) -> tuple[list[list[str]], bool]:
+    """The overrides of each job the command starts, as Hydra's basic sweeper expands them
+    (the experiment's ``hydra.sweeper.params`` first, the command line after), and whether
+    it is a sweep."""
+    multirun = bool({"-m", "--multirun"} & set(args))
+    overrides = null_groups([a for a in args if a not in ("-m", "--multirun")])
+    if not multirun:
+        return [overrides], False
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    params = compose_config(fixed, Path()).hydra.sweeper.params or {}
+    lines = [f"{key}={value}" for key, value in params.items()] + overrides
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(lines), None)
+    return [list(job) for batch in batches for job in batch], True
+
+
+def covering(jobs: list[list[str]]) -> list[list[str]]:
+    """The jobs, in order, that each bring an override no earlier one had: every value of
+    every swept key is checked once (an 18-job sweep of 3 × 2 × 3 values in 5 jobs)."""
+    seen: set[str] = set()
+    kept = []
+    for job in jobs:
+        if not seen.issuperset(job):
+            kept.append(job)
+            seen.update(job)
+    return kept
+
+
+def test_the_documentation_has_commands_to_check():
+    files = {key.rpartition(":")[0] for key in COMMANDS}
+    assert "README.md" in files
+    assert len([f for f in files if f.startswith("experiments/")]) >= 10
+    assert any(f.endswith("slurm.yaml") for f in files)
+
+
+@pytest.mark.parametrize("where", COMMANDS)
+def test_documented_command_composes_checks_and_builds(where, tmp_path, monkeypatch):
+    write_mnist(tmp_path / "data", "MNIST")  # data=mnist reads files in MNIST's format
+    monkeypatch.setenv("DLNOTES_DATA", str(tmp_path / "data"))
+    for variable in os.environ:  # this machine's own runner, if any, stays out
+        if variable.startswith(("SLURM_", "TORCHELASTIC_")):
+            monkeypatch.delenv(variable)
+    jobs, multirun = sweep_jobs(COMMANDS[where])
+    assert jobs
+    try:
+        for overrides in covering(jobs):
+            cfg = compose_config(overrides, tmp_path)
+            choices = dict(cfg.hydra.runtime.choices)
+            check_config(cfg, choices, overrides)
+            if choices.get("hydra/launcher") == "slurm":  # rank 0 of a job as srun starts it
+                tasks = str(cfg.hydra.launcher.tasks_per_node)
+                slurm = {"NTASKS": tasks, "NTASKS_PER_NODE": tasks, "JOB_NAME": "dlnotes"}
+                slurm |= {"PROCID": "0", "LOCALID": "0", "NODEID": "0", "NODELIST": "node1"}
+                for name, value in slurm.items():
+                    monkeypatch.setenv(f"SLURM_{name}", value)
+            check_ddp_launch(cfg, multirun)
+            build_checked(cfg, tmp_path, choices)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def readme_example() -> str:
+    """The Python block under "Using the library" in README.md."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Using the library\n+```python\n(.*?)```", text, re.S)
+    assert block, "README.md has no Python example under 'Using the library'"
+    return block.group(1)
+
+
+def test_readme_python_example_runs_and_its_numbers_hold():
+    namespace: dict = {}
+    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    # the comment beside it: KL(p ‖ q) = 1.927 bits
+    kl = namespace["information"].kl_divergence([0.1, 0.4, 0.5], [0.8, 0.15, 0.05], base=2)
+    assert math.isclose(float(kl), 1.927, abs_tol=5e-4)
+    assert namespace["net"].backward == "autograd"
+    assert all(p.grad is not None for p in namespace["net"].parameters())
+
+
+def test_readme_python_example_is_ruff_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    args = [str(ruff), "check", "--stdin-filename", "README_example.py", "-"]
+    result = subprocess.run(args, input=readme_example(), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
