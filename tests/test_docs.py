@@ -18,6 +18,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from dlnotes.cli import bench, report
 from dlnotes.cli.train import null_groups
 from dlnotes.training.distributed import check_ddp_launch
 from dlnotes.training.run import build_checked
@@ -26,9 +27,12 @@ from tests.cli.conftest import compose_config
 from tests.data.test_data_images import write_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "experiments").rglob("README.md"))]
+MARKDOWN = [
+    ROOT / "README.md",
+    *sorted((ROOT / "experiments").rglob("README.md")),
+    ROOT / "BENCHMARKS.md",
+]
 CONFIGS = sorted((ROOT / "src" / "dlnotes" / "conf").rglob("*.yaml"))
-PROGRAM = "dlnotes-train"
 
 
 def _joined(lines: list[str]) -> Iterator[str]:
@@ -46,7 +50,7 @@ def _markdown_commands(text: str) -> Iterator[str]:
     """Commands of the fenced shell blocks and of the inline code spans."""
     for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, re.S):
         yield from _joined(block.splitlines())
-    for span in re.findall(rf"`({PROGRAM}[^`]*)`", text):
+    for span in re.findall(r"`(dlnotes-[a-z]+ [^`]*)`", text):
         yield " ".join(span.split())  # a span may wrap onto the next line
 
 
@@ -56,27 +60,25 @@ def _config_commands(text: str) -> Iterator[str]:
     yield from _joined(comments)
 
 
-def _is_placeholder(token: str) -> bool:
-    """``<name>``, ``key=<value>``, ``…``: a part the reader fills in."""
-    return "…" in token or "<" in token
-
-
-def documented_commands() -> dict[str, list[str]]:
-    """``file:n`` → the arguments of the n-th complete ``dlnotes-train`` command of a file
-    (a command written in several places is checked once, where it is first found)."""
+def documented_commands(program: str, placeholders: bool = False) -> dict[str, list[str]]:
+    """``file:n`` → the arguments of the n-th complete ``program`` command of a file (a
+    command written in several places is checked once, where it is first found).
+    ``placeholders``: keep commands with ``<…>`` parts (paths, which a parser takes as
+    they are)."""
     found: dict[str, list[str]] = {}
     for path in [*MARKDOWN, *CONFIGS]:
         text = path.read_text()
         lines = _markdown_commands(text) if path.suffix == ".md" else _config_commands(text)
-        commands = [c.strip() for c in lines if c.strip().startswith(f"{PROGRAM} ")]
+        commands = [c.strip() for c in lines if c.strip().startswith(f"{program} ")]
         for n, command in enumerate(commands, 1):
             args = shlex.split(command, comments=True)[1:]
-            if not any(_is_placeholder(a) for a in args) and args not in found.values():
+            skip = any("…" in a or ("<" in a and not placeholders) for a in args)
+            if not skip and args not in found.values():
                 found[f"{path.relative_to(ROOT)}:{n}"] = args
     return found
 
 
-COMMANDS = documented_commands()
+COMMANDS = documented_commands("dlnotes-train")
 
 
 def sweep_jobs(args: list[str]) -> tuple[list[list[str]], bool]:
@@ -138,6 +140,29 @@ def test_documented_command_composes_checks_and_builds(where, tmp_path, monkeypa
             build_checked(cfg, tmp_path, choices)
     finally:
         GlobalHydra.instance().clear()
+
+
+OTHER_COMMANDS = {
+    f"{program} {where}": (program, args)
+    for program in ("dlnotes-bench", "dlnotes-report")
+    for where, args in documented_commands(program, placeholders=True).items()
+}
+
+
+@pytest.mark.parametrize("which", OTHER_COMMANDS)
+def test_documented_bench_and_report_commands_parse(which):
+    program, args = OTHER_COMMANDS[which]
+    if program == "dlnotes-bench":
+        parsed = bench.build_parser().parse_args(args)
+        assert bench._sections(parsed)
+        bench._check_demos(parsed.demos)
+    else:
+        assert report.build_parser().parse_args(args).folder
+
+
+def test_bench_and_report_commands_are_documented():
+    programs = [program for program, _ in OTHER_COMMANDS.values()]
+    assert programs.count("dlnotes-bench") >= 3 and programs.count("dlnotes-report") >= 3
 
 
 def readme_example() -> str:
