@@ -4,8 +4,10 @@ remedies, experiment=fitting-remedies, on reduced budgets."""
 import pytest
 import torch
 
+from dlnotes.data.base import collate_batch
 from dlnotes.data.images import MNIST5kDataModule
-from dlnotes.experiments.augment import AugmentedMNIST5kDataModule, RandomAffine
+from dlnotes.data.loader import ResumableDataLoader
+from dlnotes.experiments.augment import AugmentedDataset, AugmentedMNIST5kDataModule, RandomAffine
 
 # 200 training images, batch 64: 4 steps an epoch; the History scores every epoch
 STEPS = ("data.train_size=200", "trainer.max_steps=300", "trainer.check_val_every_n_epoch=25")
@@ -70,3 +72,29 @@ def test_augmented_datamodule_changes_only_the_training_batches():
     assert first.mean().item() == pytest.approx(clean.X_train.mean().item(), rel=0.05)
     X, y = next(iter(augmented.train_dataloader()))
     assert X.shape == (64, 1, 28, 28) and y.shape == (64,)
+
+
+def _epochs(num_workers: int, epochs: int = 2) -> list[torch.Tensor]:
+    """Two epochs of 64 copies of one digit, augmented, in batches of 16 as served: the
+    batches differ only in their random maps."""
+    digit = MNIST5kDataModule(train_size=64, seed=3)
+    digit.setup()
+    X = digit.X_train[:1].expand(64, -1, -1, -1)
+    data = AugmentedDataset(X, torch.zeros(64), RandomAffine(), seed=5)
+    loader = ResumableDataLoader(
+        data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(3),
+        num_workers=num_workers, collate_fn=collate_batch,
+    )  # fmt: skip
+    return [torch.cat([X for X, _ in loader]) for _ in range(epochs)]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_augmentation_is_new_in_every_batch_and_epoch_and_reproducible(num_workers):
+    first, second = _epochs(num_workers)
+    # 4 batches an epoch (from two workers: two each): no batch repeats another's maps,
+    # within an epoch or from the epoch before
+    batches = [*first.split(16), *second.split(16)]
+    for i, a in enumerate(batches):
+        assert all(not torch.allclose(a, b) for b in batches[i + 1 :])
+    again = _epochs(num_workers)
+    assert torch.equal(again[0], first) and torch.equal(again[1], second)

@@ -65,13 +65,13 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), self.signum)
 
 
-def run(run_dir: Path, *extra: str, interrupt: dict | None = None) -> dict:
-    cfg = compose_config([*BASE, *extra], run_dir)
+def run(run_dir: Path, *extra: str, interrupt: dict | None = None, base=BASE) -> dict:
+    cfg = compose_config([*base, *extra], run_dir)
     if interrupt:
         with open_dict(cfg):
             cfg.callbacks.interrupt = {"_target_": f"{__name__}.SignalAt", **interrupt}
     try:
-        return train(cfg, run_dir, [*BASE, *extra], dict(cfg.hydra.runtime.choices))
+        return train(cfg, run_dir, [*base, *extra], dict(cfg.hydra.runtime.choices))
     finally:
         GlobalHydra.instance().clear()
 
@@ -119,6 +119,27 @@ def test_interrupted_run_resumes_to_the_uninterrupted_metrics(interrupt, referen
     assert {k: resumed[k] for k in NUMBERS} == {k: reference[k] for k in NUMBERS}
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "ok"
     assert not list((tmp_path / "checkpoints").glob("last-v*.ckpt"))
+
+
+# the same run on 64 MNIST digits whose training batches are randomly rotated, zoomed and
+# shifted (fitting-remedies' augmentation): 4 steps per epoch, the augmentation's own
+# random stream continues across the resume
+AUGMENTED = [
+    *[arg for arg in BASE if not arg.startswith("data")],
+    "data=mnist5k",
+    "data.train_size=64",
+    "data.batch_size=16",
+    "+experiment/fitting-remedies=augment",
+]
+
+
+@pytest.mark.parametrize("step", [6, 8], ids=["mid-epoch", "end-of-epoch"])
+def test_augmented_run_resumes_to_the_uninterrupted_metrics(step, tmp_path):
+    reference = run(tmp_path / "reference", base=AUGMENTED)
+    with pytest.raises(RunInterrupted):
+        run(tmp_path / "run", interrupt={"step": step}, base=AUGMENTED)
+    resumed = run(tmp_path / "run", "resume=true", base=AUGMENTED)
+    assert {k: resumed[k] for k in NUMBERS} == {k: reference[k] for k in NUMBERS}
 
 
 class SigtermAtTest(pl.Callback):

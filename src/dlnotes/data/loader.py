@@ -2,11 +2,14 @@
 
 Lightning saves the ``state_dict()`` of a training loader that has one in every
 checkpoint and hands it back through ``load_state_dict()`` when a fit resumes. The
-state is the shuffle generator's state when the current epoch's iterator was created
-and the number of batches served since: a resumed fit draws the same permutation,
-skips the batches already trained on and serves the rest, so that an interrupted and
-resumed run sees exactly the batches of an uninterrupted one. Between epochs the state
-is simply the generator's current state (the next epoch's permutation).
+state is that of the random streams an epoch's batches draw from, as it was when the
+current epoch's iterator was created, and the number of batches served since. The
+streams are the shuffle's generator and, where the dataset has one, the dataset's own
+``generator`` (data augmentation draws its random maps from it as batches are made). A
+resumed fit draws the same permutation, makes again the batches already trained on
+(so that the dataset's stream advances as it did), skips them and serves the rest: an
+interrupted and resumed run sees exactly the batches of an uninterrupted one. Between
+epochs the state is simply the streams' current state (the next epoch's draws).
 """
 
 from __future__ import annotations
@@ -20,26 +23,40 @@ from torch.utils.data import DataLoader
 
 class ResumableDataLoader(DataLoader):
     """A :class:`~torch.utils.data.DataLoader` with Lightning's ``state_dict`` /
-    ``load_state_dict`` (a loader without a ``generator`` has no state to keep)."""
+    ``load_state_dict`` (a loader without a random stream has no state to keep)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._epoch_start: torch.Tensor | None = None
+        self._epoch_start: dict[str, torch.Tensor] | None = None
         self._served = 0
         self._pending: dict[str, Any] | None = None
+
+    def _streams(self) -> dict[str, torch.Generator]:
+        """The random streams of an epoch's batches by name: "generator" (the shuffle's)
+        and "dataset_generator" (the dataset's own, e.g. data augmentation's)."""
+        dataset_generator = getattr(self.dataset, "generator", None)
+        streams = {"generator": self.generator, "dataset_generator": dataset_generator}
+        return {name: g for name, g in streams.items() if isinstance(g, torch.Generator)}
+
+    def _states(self) -> dict[str, torch.Tensor]:
+        return {name: g.get_state() for name, g in self._streams().items()}
+
+    def _restore(self, states: dict[str, Any]) -> None:
+        for name, g in self._streams().items():
+            if name in states:
+                g.set_state(states[name])
 
     def __iter__(self) -> Iterator[Any]:
         skip = 0
         if self._pending is not None:
-            if self.generator is not None and "generator" in self._pending:
-                self.generator.set_state(self._pending["generator"])
+            self._restore(self._pending)
             skip = int(self._pending.get("served", 0))
             self._pending = None
-        elif self._served == 0 and self._epoch_start is not None and self.generator is not None:
+        elif self._served == 0 and self._epoch_start is not None:
             # the previous iterator served nothing (Lightning made it and made another one
             # for the same epoch): its draws do not count
-            self.generator.set_state(self._epoch_start)
-        self._epoch_start = self.generator.get_state() if self.generator is not None else None
+            self._restore(self._epoch_start)
+        self._epoch_start = self._states() or None
         self._served = 0
         return self._serve(super().__iter__(), skip)
 
@@ -57,11 +74,10 @@ class ResumableDataLoader(DataLoader):
         return self._epoch_start is not None and self._served < len(self)
 
     def state_dict(self) -> dict[str, Any]:
-        if self.generator is None:
-            return {}
-        if self.mid_epoch:
-            return {"generator": self._epoch_start, "served": self._served}
-        return {"generator": self.generator.get_state(), "served": 0}
+        if self.mid_epoch and self._epoch_start is not None:
+            return {**self._epoch_start, "served": self._served}
+        states = self._states()
+        return {**states, "served": 0} if states else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = dict(state_dict) if state_dict else None

@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.data import get_worker_info
 
 from dlnotes.data.base import TensorBatchDataset
 from dlnotes.data.images import MNIST5kDataModule
@@ -79,20 +80,36 @@ class RandomAffine:
 
 class AugmentedDataset(TensorBatchDataset):
     """A ``(X, y)`` dataset whose images pass through ``transform`` each time a batch is
-    drawn (new random maps every epoch; the stored tensors are never modified)."""
+    drawn (new random maps every epoch; the stored tensors are never modified).
+
+    The maps are drawn from ``generator``, which a resumable loader saves in checkpoints.
+    In a loader's worker process (``data.num_workers > 0``) they come from a generator
+    seeded with the worker's seed instead, which PyTorch derives anew for every epoch and
+    worker from the loader's shuffle generator: the workers do not repeat each other's
+    maps, nor an epoch the maps of the one before.
+    """
 
     def __init__(self, X: Tensor, y: Tensor, transform: RandomAffine, seed: int = 0):
         super().__init__(X, y)
         self.transform = transform
         self.generator = torch.Generator().manual_seed(seed)
+        self._worker_generator: torch.Generator | None = None
+
+    def _stream(self) -> torch.Generator:
+        worker = get_worker_info()
+        if worker is None:
+            return self.generator
+        if self._worker_generator is None:  # this worker's copy of the dataset
+            self._worker_generator = torch.Generator().manual_seed(worker.seed)
+        return self._worker_generator
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
         X, y = super().__getitems__(indices)
-        return self.transform(X, self.generator), y
+        return self.transform(X, self._stream()), y
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         X, y = super().__getitem__(index)
-        return self.transform(X.unsqueeze(0), self.generator).squeeze(0), y
+        return self.transform(X.unsqueeze(0), self._stream()).squeeze(0), y
 
 
 class AugmentedMNIST5kDataModule(MNIST5kDataModule):
