@@ -23,6 +23,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
+from dlnotes.data.toy2d import MoonsDataModule
 from dlnotes.training.checkpoint_io import AtomicCheckpointIO
 from dlnotes.training.interrupt import RunInterrupted
 from dlnotes.training.run import train
@@ -166,6 +167,34 @@ def test_sigterm_after_the_fit_is_recorded_and_resumed(reference, tmp_path):
     assert torch.load(last, weights_only=True)["global_step"] == 32  # the fit's final weights
     resumed = run(tmp_path, "resume=true")  # nothing left to train: validation and test
     assert {k: resumed[k] for k in NUMBERS} == {k: reference[k] for k in NUMBERS}
+
+
+class SignalInSetup(MoonsDataModule):
+    """Moons whose set-up gets ``signum`` (SIGTERM by default), as a long data read might."""
+
+    def __init__(self, signum: int = signal.SIGTERM, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.signum = signum
+
+    def setup(self, stage: str | None = None) -> None:
+        os.kill(os.getpid(), self.signum)
+        super().setup(stage)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_stop_signal_while_the_run_is_built_is_recorded(signum, tmp_path):
+    target = f"data._target_={__name__}.SignalInSetup"
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RunInterrupted) as info:
+        run(tmp_path, target, f"+data.signum={int(signum)}")
+    name = signal.Signals(signum).name
+    assert info.value.exit_code == {"SIGINT": 130, "SIGTERM": 143}[name]
+    assert "before any checkpoint was written" in str(info.value)
+    stopped = json.loads((tmp_path / "metrics.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["signal"] == name
+    assert stopped["steps"] == stopped["epochs"] == 0 and stopped["checkpoint"] is None
+    assert stopped["overrides"][-2:] == [target, f"+data.signum={int(signum)}"]
+    assert signal.getsignal(signal.SIGTERM) == handler  # the process's own, back again
 
 
 def test_ckpt_path_continues_from_a_given_checkpoint(reference, tmp_path):

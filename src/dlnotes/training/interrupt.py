@@ -107,6 +107,11 @@ class Interruption(Callback):
         self._module: torch.nn.Module | None = None
 
     @property
+    def stop_signal(self) -> str | None:
+        """The signal ("SIGINT", "SIGTERM") that is stopping the run, None until one comes."""
+        return self._signal
+
+    @property
     def ckpt_path(self) -> Path:
         return self.dirpath / "last.ckpt"
 

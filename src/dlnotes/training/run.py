@@ -149,10 +149,14 @@ def resume_command(run_dir: Path, overrides: list[str]) -> str:
 
 
 def build_checked(
-    cfg: DictConfig, run_dir: Path, choices: dict[str, Any]
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, Any],
+    interruption: Interruption | None = None,
 ) -> tuple[L.LightningDataModule, Model, L.LightningModule, L.Trainer, Interruption]:
     """Data, model, task and trainer of the config, each error a one-sentence ConfigError
-    naming its group. Nothing is written to ``run_dir`` yet."""
+    naming its group; the trainer's callbacks include ``interruption`` (a new one for
+    ``run_dir/checkpoints`` by default). Nothing is written to ``run_dir`` yet."""
     data_label = _label("data", choices)
     try:
         datamodule = instantiate(cfg.data)
@@ -176,7 +180,7 @@ def build_checked(
         instantiate(cfg.optimizer)(params=model.parameters())
     except Exception as err:
         raise explain(_cause(err), _label("optimizer", choices)) from err
-    interruption = Interruption(run_dir / "checkpoints")
+    interruption = interruption or Interruption(run_dir / "checkpoints")
     trainer = build_trainer(cfg, [interruption])
     return datamodule, model, task, trainer, interruption
 
@@ -201,50 +205,72 @@ def train(
     check_ddp_launch(cfg, hydra_multirun())
     set_threads(cfg)  # threads: auto shares the cores among parallel sweep jobs
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, model, task, trainer, interruption = build_checked(cfg, run_dir, choices)
-    facts = {
-        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "overrides": overrides,
-        "model": type(model).__name__,
-        "data": datamodule.spec.name,
-    }
-    start = time.perf_counter()
-    try:
-        with interruption.sigterm_outside_fit():
-            return _fit_and_test(cfg, run_dir, choices, datamodule, task, trainer, ckpt_path, facts)
-    except BaseException as err:
-        progress = {
-            "epochs": trainer.current_epoch,
-            "steps": trainer.global_step,
-            "seconds": round(time.perf_counter() - start, 3),
+    interruption = Interruption(run_dir / "checkpoints")
+    with interruption.sigterm_outside_fit():  # from here on, a stop signal is recorded
+        built = _build_recorded(cfg, run_dir, choices, interruption, overrides)
+        datamodule, model, task, trainer = built
+        facts = {
+            "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "overrides": overrides,
+            "model": type(model).__name__,
+            "data": datamodule.spec.name,
         }
-        if interruption.interrupted or isinstance(err, KeyboardInterrupt):
-            signal_name = interruption.interrupted or "SIGINT"
-            raise _interrupted(run_dir, trainer, task, signal_name, progress, facts) from None
-        if not isinstance(err, Exception):
-            raise
-        message = sentence(f"{type(err).__name__}: {err}")
-        if trainer.is_global_zero:  # DDP: one record per run folder
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(err)))
-            write_json(run_dir / "metrics.json", failure_record(message, **progress, **facts))
-        raise RunFailed(message) from err
+        start = time.perf_counter()
+        try:
+            return _fit_and_test(cfg, run_dir, choices, datamodule, task, trainer, ckpt_path, facts)
+        except BaseException as err:
+            progress = {
+                "epochs": trainer.current_epoch,
+                "steps": trainer.global_step,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+            if interruption.interrupted or isinstance(err, KeyboardInterrupt):
+                signal_name = interruption.interrupted or "SIGINT"
+                raise _interrupted(run_dir, trainer, task, signal_name, progress, facts) from None
+            if not isinstance(err, Exception):
+                raise
+            message = sentence(f"{type(err).__name__}: {err}")
+            if trainer.is_global_zero:  # DDP: one record per run folder
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(err)))
+                write_json(run_dir / "metrics.json", failure_record(message, **progress, **facts))
+            raise RunFailed(message) from err
+
+
+def _build_recorded(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, Any],
+    interruption: Interruption,
+    overrides: list[str],
+) -> tuple[L.LightningDataModule, Model, L.LightningModule, L.Trainer]:
+    """:func:`build_checked`; a stop signal while it runs (reading the data can take a
+    while) is recorded as a run interrupted before its first step."""
+    try:
+        return build_checked(cfg, run_dir, choices, interruption)[:4]
+    except KeyboardInterrupt:
+        signal_name = interruption.stop_signal or "SIGINT"
+        progress = {"epochs": 0, "steps": 0, "seconds": 0.0}
+        facts = {"overrides": overrides}
+        raise _interrupted(run_dir, None, None, signal_name, progress, facts) from None
 
 
 def _interrupted(
     run_dir: Path,
-    trainer: L.Trainer,
-    task: L.LightningModule,
+    trainer: L.Trainer | None,
+    task: L.LightningModule | None,
     signal_name: str,
     progress: dict[str, Any],
     facts: dict[str, Any],
 ) -> RunInterrupted:
-    """Write metrics.json of an interrupted run; the exception that says how to resume."""
+    """Write metrics.json of an interrupted run; the exception that says how to resume.
+    Without a trainer the run stopped while it was being built: no metric, no checkpoint."""
     last = run_dir / "checkpoints" / "last.ckpt"
     command = resume_command(run_dir, facts["overrides"])
     classification = getattr(task, "classification", False)
+    metrics = dict(trainer.callback_metrics) if trainer is not None else {}
     record = {
-        **final_metrics(dict(trainer.callback_metrics), classification=classification),
+        **final_metrics(metrics, classification=classification),
         "status": "interrupted",
         "interrupted": True,
         "signal": signal_name,
