@@ -27,6 +27,9 @@ from dlnotes.training.distributed import (
 from dlnotes.training.run import train
 from dlnotes.training.validate import ConfigError
 from tests.cli.conftest import compose_config
+from tests.training.test_resume import BASE as RESUME_BASE
+from tests.training.test_resume import NUMBERS as RESUME_NUMBERS
+from tests.training.test_resume import SignalAt
 
 STEPS = 4
 # moons of 306 samples: 184 for training, an even split between the two processes, and
@@ -147,3 +150,27 @@ def test_an_interactive_slurm_shell_is_no_runner(no_cluster_runner):
     no_cluster_runner.setenv("SLURM_NTASKS", "1")
     no_cluster_runner.setenv("SLURM_JOB_NAME", "bash")
     assert not processes_started_outside()
+
+
+def _cli(args: list[str], run_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "dlnotes", *args, f"hydra.run.dir={run_dir}"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=220)
+
+
+def test_ddp_run_interrupted_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path):
+    # test_resume's run (dropout, mini-batches, a step scheduler) on two processes: 4 steps
+    # an epoch; Ctrl-C in both processes after step 9, in the middle of epoch 2
+    args = ["trainer=ddp_cpu", *RESUME_BASE]
+    assert _cli(args, tmp_path / "reference").returncode == 0
+    signal_at = [f"+callbacks.interrupt._target_={SignalAt.__module__}.SignalAt",
+                 "+callbacks.interrupt.step=9"]  # fmt: skip
+    stopped = _cli([*args, *signal_at], tmp_path / "run")
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["steps"] == 9
+    resumed = _cli([*args, "resume=true"], tmp_path / "run")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    reference, result = (json.loads((tmp_path / d / "metrics.json").read_text())
+                         for d in ("reference", "run"))  # fmt: skip
+    assert {k: result[k] for k in RESUME_NUMBERS} == {k: reference[k] for k in RESUME_NUMBERS}

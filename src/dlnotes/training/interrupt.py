@@ -14,7 +14,9 @@ restores the weights, optimizer, schedulers, loop counters and callback states; 
 training loader (``ResumableDataLoader``) replays the epoch's permutation past the
 batches already trained on; and this callback's own state restores the random-number
 generators (dropout masks, ...) and, for a mid-epoch checkpoint, the running means of
-the epoch's metrics, at the first resumed batch.
+the epoch's metrics, at the first resumed batch. Under DDP the checkpoint holds rank 0's
+generators, which are every rank's: ``seed_everything`` gives all processes one seed, and
+each draws as many numbers per step.
 """
 
 from __future__ import annotations
