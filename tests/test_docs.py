@@ -4,6 +4,7 @@ model, task, optimizer, trainer), and the README's Python example runs as printe
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -163,6 +164,28 @@ def test_documented_bench_and_report_commands_parse(which):
 def test_bench_and_report_commands_are_documented():
     programs = [program for program, _ in OTHER_COMMANDS.values()]
     assert programs.count("dlnotes-bench") >= 3 and programs.count("dlnotes-report") >= 3
+
+
+def documented_modules() -> dict[str, str]:
+    """``file:n`` → the module of the n-th ``python -m <module>`` of a file."""
+    found: dict[str, str] = {}
+    for path in [*MARKDOWN, *CONFIGS]:
+        modules = re.findall(r"python -m ([\w.]+)", path.read_text())
+        found |= {f"{path.relative_to(ROOT)}:{n}": m for n, m in enumerate(modules, 1)}
+    return found
+
+
+def test_documented_python_modules_run_as_scripts():
+    modules = documented_modules()
+    assert "dlnotes" in modules.values() and "dlnotes.bench" in modules.values()
+    for where, name in modules.items():
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin, f"{where}: no module {name}"
+        if spec.submodule_search_locations:  # a package runs its __main__
+            assert importlib.util.find_spec(f"{name}.__main__"), f"{where}: {name} has no __main__"
+        else:
+            source = Path(spec.origin).read_text()
+            assert 'if __name__ == "__main__"' in source, f"{where}: {name} does nothing when run"
 
 
 def readme_example() -> str:
