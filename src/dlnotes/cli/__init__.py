@@ -1,1 +1,1 @@
-"""Command-line entry points: dlnotes-train and dlnotes-report."""
+"""Command-line entry points: dlnotes-train, dlnotes-report and dlnotes-bench."""
