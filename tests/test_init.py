@@ -75,3 +75,15 @@ def test_seed_is_reproducible_and_default_is_noop():
 def test_unknown_scheme_names_the_choices():
     with pytest.raises(ValueError, match="xavier"):
         init.apply(big_mlp(), "glorot")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("scheme", ["he", "xavier_uniform", "lecun_normal"])
+def test_seeded_init_on_cuda_equals_cpu(scheme):
+    """A seeded scheme draws on the CPU and copies to the weights' device, so a model on
+    the GPU starts from the same weights as on the CPU."""
+    cpu = init.apply(LeNet(), scheme, seed=3)
+    cuda = init.apply(LeNet().cuda(), scheme, seed=3)
+    for a, b in zip(cpu.parameters(), cuda.parameters(), strict=True):
+        assert b.device.type == "cuda"
+        torch.testing.assert_close(a, b.cpu(), rtol=0, atol=0)
