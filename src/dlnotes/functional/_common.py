@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -54,5 +55,95 @@ def first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
         if torch.is_grad_enabled():
             return guarded(ctx, *grads)
         return backward(ctx, *grads)
+
+    return wrapper
+
+
+# Mixed precision (torch.autocast; Lightning's precision="bf16-mixed" / "16-mixed").
+# Inside an autocast region PyTorch runs each op in the dtype its rule gives (matrix
+# products and convolutions in 16 bits, losses in float32); the backward of a Function
+# runs outside the region. torch.amp.custom_fwd / custom_bwd carry the region over to the
+# backward for one fixed device type; these do it for the device of the first input.
+
+AutocastState = tuple[str, torch.dtype | None] | None
+"""(device type, dtype) of the autocast region a forward ran in ((device type, None):
+autocast turned off for the op); None outside one."""
+
+LOW = (torch.float16, torch.bfloat16)
+
+
+def autocast_state(X: torch.Tensor) -> AutocastState:
+    """The autocast region in force for ``X``'s device, or None."""
+    device = X.device.type
+    if device not in _AUTOCAST_DEVICES or not torch.is_autocast_enabled(device):
+        return None
+    return device, torch.get_autocast_dtype(device)
+
+
+_AUTOCAST_DEVICES = {
+    d for d in ("cpu", "cuda", "mps", "xpu", "hpu") if torch.amp.is_autocast_available(d)
+}
+
+
+def autocast_off(state: AutocastState) -> contextlib.AbstractContextManager:
+    """Leave the autocast region ``state`` (nothing to do outside one)."""
+    return torch.autocast(state[0], enabled=False) if state else contextlib.nullcontext()
+
+
+def widen(X: torch.Tensor) -> torch.Tensor:
+    """16-bit X as float32 (other dtypes as they are)."""
+    return X.float() if X.dtype in LOW else X
+
+
+def autocast_forward(forward: Callable[..., Any] | None = None, *, cast: str | None = None) -> Any:
+    """Decorate the forward of an autograd Function for mixed precision.
+
+    cast=None: the forward runs in the caller's autocast region (each PyTorch op in it
+        follows autocast's rule) and keeps the region on ``ctx`` for
+        :func:`autocast_backward` to re-enter.
+    cast="float32" (the losses, as PyTorch's): 16-bit inputs are widened to float32.
+    cast="low" (dense, convolution, RNN, as PyTorch's): float32 inputs are narrowed to
+        the region's 16-bit dtype (the RNN's in-place and ``out=`` products are out of
+        autocast's reach, so the narrowing is done here).
+    With a cast, the forward and the backward run with autocast off. Outside an autocast
+    region the forward runs as it is; float64 is never cast.
+    """
+    if cast not in (None, "float32", "low"):
+        raise ValueError(f"cast must be None, 'float32' or 'low', got {cast!r}")
+    if forward is None:
+        return functools.partial(autocast_forward, cast=cast)
+
+    @functools.wraps(forward)
+    def wrapper(ctx: Any, X: torch.Tensor, *args: Any) -> Any:
+        state = autocast_state(X)
+        if state is None or cast is None:
+            ctx.autocast = state
+            return forward(ctx, X, *args)
+        ctx.autocast = (state[0], None)  # the backward, too, runs with autocast off
+        dtype = torch.float32 if cast == "float32" else state[1]
+        with autocast_off(state):
+            return forward(ctx, *(_cast(a, dtype) for a in (X, *args)))
+
+    return wrapper
+
+
+def _cast(a: Any, dtype: torch.dtype) -> Any:
+    if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != torch.float64:
+        return a.to(dtype)
+    return a
+
+
+def autocast_backward(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a backward in the autocast region its forward ran in (see
+    :func:`autocast_forward`), so that its products take the forward's dtypes."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        state = ctx.autocast
+        if state is None:
+            return backward(ctx, *grads)
+        device, dtype = state
+        with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
+            return backward(ctx, *grads)
 
     return wrapper

@@ -29,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order, pair
+from dlnotes.functional._common import autocast_backward, autocast_forward, first_order, pair
 
 
 class Conv2d(torch.autograd.Function):
     """Z = W * A + b (cross-correlation, stride s, zero padding p) with a hand-written backward."""
 
     @staticmethod
+    @autocast_forward(cast="low")
     def forward(
         ctx: FunctionCtx,
         A: torch.Tensor,
@@ -55,6 +56,7 @@ class Conv2d(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (m, O, H_out, W_out) → dA: (m, C, H, W), dW: (O, C, kh, kw), db: (O,)."""
         A, W = ctx.saved_tensors

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order
+from dlnotes.functional._common import autocast_backward, autocast_forward, first_order
 
 
 def linear_forward(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -49,6 +49,7 @@ class Linear(torch.autograd.Function):
     """Z = A Wᵀ + b with a hand-written backward; any leading dims of A count as samples."""
 
     @staticmethod
+    @autocast_forward(cast="low")
     def forward(
         ctx: FunctionCtx, A: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None
     ) -> torch.Tensor:
@@ -61,6 +62,7 @@ class Linear(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dZ: torch.Tensor):
         """dZ: (..., n_out) → dA: (..., n_in), dW: (n_out, n_in), db: (n_out,)."""
         A2, W = ctx.saved_tensors

@@ -18,7 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order, reduce, reduction_scale
+from dlnotes.functional._common import (
+    autocast_backward,
+    autocast_forward,
+    first_order,
+    reduce,
+    reduction_scale,
+)
 
 
 def _check_reduction(reduction: str) -> None:
@@ -99,6 +105,7 @@ class MSELoss(torch.autograd.Function):
     """J = (1/m) Σ (A − Y)², m = number of elements (notes 001, "Regression Loss")."""
 
     @staticmethod
+    @autocast_forward(cast="float32")
     def forward(ctx: FunctionCtx, A: torch.Tensor, Y: torch.Tensor, reduction: str):
         J, cache = mse_forward(A, Y, reduction)
         ctx.save_for_backward(*cache)
@@ -108,6 +115,7 @@ class MSELoss(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
         dA = mse_backward(dJ, *ctx.saved_tensors, ctx.reduction)
         a_shape, y_shape = ctx.shapes
@@ -125,6 +133,7 @@ class BCEWithLogits(torch.autograd.Function):
     """
 
     @staticmethod
+    @autocast_forward(cast="float32")
     def forward(ctx: FunctionCtx, Z: torch.Tensor, Y: torch.Tensor, reduction: str):
         J, cache = bce_with_logits_forward(Z, Y, reduction)
         # ∂L/∂Y = −Z needs Z as well, when Y asks for a gradient
@@ -134,6 +143,7 @@ class BCEWithLogits(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
         A, Y, Z = ctx.saved_tensors
         dZ = dY = None
@@ -152,6 +162,7 @@ class CrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
+    @autocast_forward(cast="float32")
     def forward(ctx: FunctionCtx, Z: torch.Tensor, y: torch.Tensor, reduction: str):
         J, cache = cross_entropy_forward(Z, y, reduction)
         ctx.save_for_backward(*cache)
@@ -160,6 +171,7 @@ class CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dJ: torch.Tensor):
         return cross_entropy_backward(dJ, *ctx.saved_tensors, ctx.reduction), None, None
 

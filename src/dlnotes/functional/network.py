@@ -23,7 +23,13 @@ from typing import Protocol
 import torch
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order
+from dlnotes.functional._common import (
+    autocast_backward,
+    autocast_forward,
+    autocast_off,
+    first_order,
+    widen,
+)
 
 Cache = tuple[torch.Tensor | None, ...]
 Grads = tuple[torch.Tensor | None, ...]
@@ -65,6 +71,7 @@ class Propagate(torch.autograd.Function):
     """X → Z[L] and J, with the notes' backward propagation as the backward."""
 
     @staticmethod
+    @autocast_forward
     def forward(
         ctx: FunctionCtx,
         X: torch.Tensor,
@@ -84,8 +91,10 @@ class Propagate(torch.autograd.Function):
         Z = A
         J = None
         if head is not None:
-            # J = (1/m) Σ L(g[L](Z[L]), Y)
-            J, cache = head.forward_cached(Z, Y)
+            # J = (1/m) Σ L(g[L](Z[L]), Y)   (in float32 under mixed precision, as
+            # PyTorch's losses)
+            with autocast_off(ctx.autocast):
+                J, cache = head.forward_cached(widen(Z), Y)
             saved += cache
             sizes.append(len(cache))
         # the caches go through save_for_backward, which checks them for in-place changes
@@ -98,6 +107,7 @@ class Propagate(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, dZ_out: torch.Tensor | None, dJ: torch.Tensor | None = None):
         saved, caches, start = ctx.saved_tensors, [], 0
         for size in ctx.sizes:
@@ -106,7 +116,8 @@ class Propagate(torch.autograd.Function):
         dA = None
         if ctx.head is not None and dJ is not None:
             # dZ[L] = dJ · ∂J/∂Z[L]   (e.g. (A[L] − Y)/m for sigmoid + cross-entropy)
-            dA = ctx.head.backward_cached(dJ, caches.pop(), ctx.z_shape)
+            with autocast_off(ctx.autocast):
+                dA = ctx.head.backward_cached(dJ, caches.pop(), ctx.z_shape)
         if dZ_out is not None:
             # Z[L] was also used outside the cost: its gradient adds
             dA = dZ_out if dA is None else dA + dZ_out

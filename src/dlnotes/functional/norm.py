@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order
+from dlnotes.functional._common import first_order, widen
 
 
 def _channel_layout(
@@ -68,6 +68,9 @@ def batch_norm_forward(
     it), so Y is formed in the scratch buffer of σ² and dX in that of Σ dY·X̂.
     """
     dims, c, m = _channel_layout(X)
+    # 16-bit X (mixed precision): statistics and X̂ in float32, as PyTorch's batch norm;
+    # Y goes back to X's dtype, dX stays float32 (autograd casts it back)
+    dtype, X = X.dtype, widen(X)
     buf = None
     if training:
         # μ = (1/m) Σ X
@@ -80,10 +83,10 @@ def batch_norm_forward(
         var = buf.mean(dims)
         if running_mean is not None:
             # running_mean ← (1 − momentum) running_mean + momentum μ
-            running_mean.lerp_(mu, momentum)
+            running_mean.lerp_(mu.to(running_mean.dtype), momentum)
         if running_var is not None:
             # running_var ← (1 − momentum) running_var + momentum σ² m/(m − 1)
-            running_var.lerp_(var * (m / (m - 1)), momentum)
+            running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
     else:
         # μ, σ²: the running estimates
         xhat, var = torch.sub(X, c(running_mean)), running_var
@@ -92,13 +95,13 @@ def batch_norm_forward(
     # X̂ = (X − μ) · invstd
     xhat.mul_(c(invstd))
     if gamma is None and beta is None:
-        return xhat, (xhat, invstd, gamma)  # Y = X̂
+        return xhat.to(dtype), (xhat, invstd, gamma)  # Y = X̂
     # Y = γ X̂ + β   (multiply, then add in place: one fused addcmul with two broadcast
     # per-channel operands is several times slower on CPU)
     Y = xhat.clone() if gamma is None else torch.mul(xhat, c(gamma), out=buf)
     if beta is not None:
         Y.add_(c(beta))
-    return Y, (xhat, invstd, gamma)
+    return Y.to(dtype), (xhat, invstd, gamma)
 
 
 def batch_norm_backward(

@@ -31,13 +31,14 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order
+from dlnotes.functional._common import autocast_backward, autocast_forward, first_order
 
 
 class ElmanRNN(torch.autograd.Function):
     """h(t) = g(b + W h(t−1) + U x(t)) over a whole sequence, with a hand-written BPTT."""
 
     @staticmethod
+    @autocast_forward(cast="low")
     def forward(
         ctx: FunctionCtx,
         X: torch.Tensor,
@@ -85,6 +86,7 @@ class ElmanRNN(torch.autograd.Function):
 
     @staticmethod
     @first_order
+    @autocast_backward
     def backward(ctx: FunctionCtx, d_output: torch.Tensor | None, dh_n: torch.Tensor | None):
         """d_output: (N, T, H), dh_n: (N, H) (None when unused) → dX (N, T, H_in),
         dh0 (N, H), dU (H, H_in), dW (H, H), db_ih (H,), db_hh (H,)."""
