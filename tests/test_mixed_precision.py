@@ -4,7 +4,8 @@ its outputs take the dtypes PyTorch's twins take there (matrix products in 16 bi
 losses in float32), and its values and gradients are as close to float32 as the twins'.
 
 On the CPU, autocast's 16-bit dtype is bfloat16; ``trainer=gpu`` with ``16-mixed`` on
-CUDA runs the same code with float16 (the CUDA test skips without a GPU).
+CUDA runs the same code with float16 (the CUDA test skips without a GPU). The models
+also train in plain bfloat16 (``bf16-true``: weights and data in 16 bits, no autocast).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ OPS = _random_cases()
 RANDOM = {"dropout"}  # a mask of its own on each side: dtypes only
 
 
+def _close(value: torch.Tensor, twin: torch.Tensor, exact: torch.Tensor, low: torch.dtype) -> bool:
+    """As close to float32 as PyTorch's own result in the same precision, give or take
+    one rounding step of the 16-bit dtype ``low``."""
+    return _error(value, exact) <= 2 * _error(twin, exact) + torch.finfo(low).eps
+
+
 def _error(value: torch.Tensor, exact: torch.Tensor) -> float:
     """Largest deviation from the float32 result, relative to its largest entry."""
     value, exact = value.detach().float(), exact.detach()
@@ -54,8 +61,7 @@ def _mixed_vs_twin(case: str, device: str, dtype: torch.dtype) -> None:
     ):
         assert value.dtype == twin_value.dtype and value.device.type == device
         if name not in RANDOM:
-            # as close to float32 as PyTorch's own op in the same region (16-bit rounding)
-            assert _error(value, exact_value) <= 2 * _error(twin_value, exact_value) + 2e-3
+            assert _close(value, twin_value, exact_value, dtype)
 
 
 @pytest.mark.parametrize("case", OPS)
@@ -87,7 +93,7 @@ def test_model_step_under_autocast_matches_autograds(case):
     assert manual[1].dtype == auto[1].dtype == torch.float32  # J
     for a, b, e in zip(manual, auto, exact, strict=True):
         assert a.dtype == b.dtype
-        assert _error(a, e) <= 2 * _error(b, e) + 2e-3
+        assert _close(a, b, e, torch.bfloat16)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -113,3 +119,19 @@ def test_training_in_mixed_precision_matches_autograds(tmp_path):
     assert manual["status"] == auto["status"] == "ok" and manual["steps"] == 20
     for key in ("train_loss", "val_loss", "test_loss"):
         assert manual[key] == pytest.approx(auto[key], rel=2e-2)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_model_step_in_bfloat16_matches_autograds(case):
+    """trainer.precision=bf16-true: weights and data in bfloat16, no autocast."""
+    cls, spec, hparams = CASES[case]
+    torch.manual_seed(0)
+    model = cls.from_data(spec, **hparams)
+    X, Y = (t.float() if t.is_floating_point() else t for t in batch_for(spec, m=16))
+    exact = _step(copy.deepcopy(model), X, Y)
+    X, Y = (t.bfloat16() if t.is_floating_point() else t for t in (X, Y))
+    manual = _step(copy.deepcopy(model).bfloat16(), X, Y)
+    auto = _step(copy.deepcopy(model).bfloat16().set_backward("autograd"), X, Y)
+    for a, b, e in zip(manual, auto, exact, strict=True):
+        assert a.dtype == b.dtype == torch.bfloat16
+        assert _close(a, b, e, torch.bfloat16)

@@ -94,7 +94,7 @@ class Propagate(torch.autograd.Function):
             # J = (1/m) Σ L(g[L](Z[L]), Y)   (in float32 under mixed precision, as
             # PyTorch's losses)
             with autocast_off(ctx.autocast):
-                J, cache = head.forward_cached(widen(Z), Y)
+                J, cache = head.forward_cached(widen(Z) if ctx.autocast else Z, Y)
             saved += cache
             sizes.append(len(cache))
         # the caches go through save_for_backward, which checks them for in-place changes

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch.autograd.function import FunctionCtx
 
-from dlnotes.functional._common import first_order, widen
+from dlnotes.functional._common import LOW, first_order
 
 
 def _channel_layout(
@@ -69,8 +69,9 @@ def batch_norm_forward(
     """
     dims, c, m = _channel_layout(X)
     # 16-bit X (mixed precision): statistics and X̂ in float32, as PyTorch's batch norm;
-    # Y goes back to X's dtype, dX stays float32 (autograd casts it back)
-    dtype, X = X.dtype, widen(X)
+    # Y (and dX) in X's dtype
+    dtype, low = X.dtype, X.dtype in LOW
+    X = X.float() if low else X
     buf = None
     if training:
         # μ = (1/m) Σ X
@@ -83,10 +84,11 @@ def batch_norm_forward(
         var = buf.mean(dims)
         if running_mean is not None:
             # running_mean ← (1 − momentum) running_mean + momentum μ
-            running_mean.lerp_(mu.to(running_mean.dtype), momentum)
+            running_mean.lerp_(mu.to(running_mean.dtype) if low else mu, momentum)
         if running_var is not None:
             # running_var ← (1 − momentum) running_var + momentum σ² m/(m − 1)
-            running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
+            unbiased = var * (m / (m - 1))
+            running_var.lerp_(unbiased.to(running_var.dtype) if low else unbiased, momentum)
     else:
         # μ, σ²: the running estimates
         xhat, var = torch.sub(X, c(running_mean)), running_var
@@ -95,13 +97,13 @@ def batch_norm_forward(
     # X̂ = (X − μ) · invstd
     xhat.mul_(c(invstd))
     if gamma is None and beta is None:
-        return xhat.to(dtype), (xhat, invstd, gamma)  # Y = X̂
+        return (xhat.to(dtype) if low else xhat), (xhat, invstd, gamma)  # Y = X̂
     # Y = γ X̂ + β   (multiply, then add in place: one fused addcmul with two broadcast
     # per-channel operands is several times slower on CPU)
     Y = xhat.clone() if gamma is None else torch.mul(xhat, c(gamma), out=buf)
     if beta is not None:
         Y.add_(c(beta))
-    return Y.to(dtype), (xhat, invstd, gamma)
+    return (Y.to(dtype) if low else Y), (xhat, invstd, gamma)
 
 
 def batch_norm_backward(
@@ -136,6 +138,8 @@ def batch_norm_backward(
     elif need_dX:
         # dX = dY · γ · invstd   (evaluation: μ and σ² are constants)
         dX = dY * k
+    if dX is not None and dY.dtype in LOW:
+        dX = dX.to(dY.dtype)  # 16-bit X: dX in X's dtype (the statistics were float32)
     dgamma = sum_dY_xhat if need_dgamma else None
     dbeta = sum_dY if need_dbeta else None
     return dX, dgamma, dbeta
