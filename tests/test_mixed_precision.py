@@ -79,18 +79,27 @@ def _step(model, X, Y, region=None) -> list[torch.Tensor]:
     return [Z, J, *(p.grad for p in model.parameters())]
 
 
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
 @pytest.mark.parametrize("case", CASES)
-def test_model_step_under_autocast_matches_autograds(case):
+def test_model_step_matches_autograds_in_the_same_precision(case, precision):
+    """bf16-mixed: float32 weights and data, the forward under autocast; bf16-true:
+    weights and data in bfloat16, no autocast."""
     cls, spec, hparams = CASES[case]
     torch.manual_seed(0)
     model = cls.from_data(spec, **hparams)
     X, Y = (t.float() if t.is_floating_point() else t for t in batch_for(spec, m=16))
     exact = _step(copy.deepcopy(model), X, Y)
-    region = torch.autocast("cpu", dtype=torch.bfloat16)
+    region = None
+    if precision == "bf16-mixed":
+        region = torch.autocast("cpu", dtype=torch.bfloat16)
+    else:
+        model = model.bfloat16()
+        X, Y = (t.bfloat16() if t.is_floating_point() else t for t in (X, Y))
     manual = _step(copy.deepcopy(model), X, Y, region)
     auto = _step(copy.deepcopy(model).set_backward("autograd"), X, Y, region)
-    assert manual[0].dtype == auto[0].dtype == torch.bfloat16  # Z[L]
-    assert manual[1].dtype == auto[1].dtype == torch.float32  # J
+    # Z[L] in 16 bits; J in float32 under autocast (as PyTorch's losses), else 16 bits
+    assert manual[0].dtype == auto[0].dtype == torch.bfloat16
+    assert manual[1].dtype == auto[1].dtype == (torch.float32 if region else torch.bfloat16)
     for a, b, e in zip(manual, auto, exact, strict=True):
         assert a.dtype == b.dtype
         assert _close(a, b, e, torch.bfloat16)
@@ -119,19 +128,3 @@ def test_training_in_mixed_precision_matches_autograds(tmp_path):
     assert manual["status"] == auto["status"] == "ok" and manual["steps"] == 20
     for key in ("train_loss", "val_loss", "test_loss"):
         assert manual[key] == pytest.approx(auto[key], rel=2e-2)
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_model_step_in_bfloat16_matches_autograds(case):
-    """trainer.precision=bf16-true: weights and data in bfloat16, no autocast."""
-    cls, spec, hparams = CASES[case]
-    torch.manual_seed(0)
-    model = cls.from_data(spec, **hparams)
-    X, Y = (t.float() if t.is_floating_point() else t for t in batch_for(spec, m=16))
-    exact = _step(copy.deepcopy(model), X, Y)
-    X, Y = (t.bfloat16() if t.is_floating_point() else t for t in (X, Y))
-    manual = _step(copy.deepcopy(model).bfloat16(), X, Y)
-    auto = _step(copy.deepcopy(model).bfloat16().set_backward("autograd"), X, Y)
-    for a, b, e in zip(manual, auto, exact, strict=True):
-        assert a.dtype == b.dtype == torch.bfloat16
-        assert _close(a, b, e, torch.bfloat16)
