@@ -80,6 +80,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "on-error": (["on_error=ignore"], ["on_error=ignore is not one of continue, raise"]),
     "scheduler": (["scheduler=step", "scheduler.gamma=-0.5"], ["scheduler.gamma=-0.5", "> 0"]),
     "accelerator": (["trainer.accelerator=quantum"], ["trainer", "quantum"]),
+    "barebones": (["+trainer.barebones=true"], ["trainer.barebones=true cannot be used",
+                                                "logger=null callbacks=none"]),
     "train-size": (["data=moons", "data.train_size=1000000"],
                    ["data.train_size=1000000", "exceeds the 180 training samples"]),
     # a model that cannot take the data: which data fits

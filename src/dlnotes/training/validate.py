@@ -155,6 +155,19 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A value Lightning accepts but dlnotes-train cannot run with, and why."""
+
+    value: Any
+    why: str
+
+    def problem(self, key: str, value: Any) -> str | None:
+        if value != self.value:
+            return None
+        return f"{key}={show(value)} cannot be used with dlnotes-train: {self.why}"
+
+
+@dataclass(frozen=True)
 class ExistingFile:
     """A path to an existing file, or null."""
 
@@ -239,6 +252,11 @@ RULES: dict[str, Rule] = {
     "trainer.check_val_every_n_epoch": Number(1, integer=True, null=True),
     "trainer.num_sanity_val_steps": Number(-1, integer=True),
     "trainer.accumulate_grad_batches": Number(1, integer=True),
+    "trainer.barebones": Refused(
+        True,
+        "the Task logs its metrics with self.log, which barebones mode forbids "
+        "(for a lean run: logger=null callbacks=none)",
+    ),
 }
 """Ranges and choices by dotted key; a key absent from the config is not checked."""
 
