@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dlnotes.training.run import train
+from dlnotes.training.run import SWITCHED_CALLBACKS, build_trainer, train
 
 FAST = ["trainer.max_epochs=1", "trainer.max_steps=3", "callbacks=none", "~logger"]
 
@@ -54,3 +54,17 @@ def test_model_and_data_train_a_few_steps(case, run_config, tmp_path):
     assert result["test_loss"] is not None
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["params"] == result["params"] > 0
+
+
+@pytest.mark.parametrize("switch", SWITCHED_CALLBACKS)
+def test_a_trainer_switch_takes_our_callback_of_its_kind_out(switch, run_config, tmp_path):
+    """trainer.enable_checkpointing=false (…_progress_bar, …_model_summary) does what it
+    says: Lightning would refuse the default callbacks' checkpoint (bar, summary)."""
+    kind = SWITCHED_CALLBACKS[switch]
+    assert any(isinstance(c, kind) for c in build_trainer(run_config()).callbacks)
+    overrides = [f"++trainer.{switch}=false", "trainer.max_steps=2", "print_config=false"]
+    cfg = run_config(*overrides)
+    assert not any(isinstance(c, kind) for c in build_trainer(cfg).callbacks)
+    result = train(cfg, tmp_path, overrides)
+    assert result["status"] == "ok" and result["steps"] == 2
+    assert (tmp_path / "checkpoints").exists() == (switch != "enable_checkpointing")

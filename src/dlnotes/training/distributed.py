@@ -9,13 +9,15 @@ anything starts. Where a cluster runner has started the processes already (``sru
 a SLURM job of ``hydra/launcher=slurm``, ``torchrun``, LSF, MPI), Lightning launches
 none, and a sweep of DDP jobs is fine.
 
-(``start_method="spawn"`` would run in a sweep, but a spawned fit hands back only the
-weights and ``callback_metrics`` to the job's process: its epochs, steps and divergence
-would be lost from metrics.json.)
+The spawning strategies (``ddp_spawn``, ``ddp_fork``, ``ddp_notebook``, a DDPStrategy
+with another ``start_method``) are refused too: a spawned fit hands back only the
+weights and ``callback_metrics`` to the job's process, so its epochs, steps, divergence
+and interruption would be lost from metrics.json.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -38,6 +40,23 @@ def relaunches_command(trainer: Any) -> bool:
         )
     nodes = trainer.get("num_nodes", 1) or 1
     return is_popen_ddp and _devices(trainer) * nodes > 1
+
+
+SPAWNING = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+"""Lightning's strategy names (and their ``_find_unused_parameters_*`` forms) that run the
+fit in processes started by multiprocessing."""
+
+
+def spawns(trainer: Any) -> str | None:
+    """The ``trainer.strategy`` (as the user wrote it) when it runs the fit in processes
+    started by multiprocessing, else None."""
+    strategy = trainer.get("strategy", "auto")
+    if isinstance(strategy, str):
+        return strategy if strategy.startswith(SPAWNING) else None
+    method = strategy.get("start_method", "popen") if isinstance(strategy, Mapping) else "popen"
+    if method == "popen":
+        return None
+    return f"{strategy.get('_target_')} with start_method={method}"
 
 
 def _devices(trainer: Any) -> int:
@@ -75,7 +94,16 @@ def check_ddp_launch(cfg: DictConfig, multirun: bool) -> None:
     """Raise a :class:`ConfigError` for a sweep job whose DDP trainer would relaunch the
     command, and with it the sweep. On a cluster whose runner started the processes
     (``hydra/launcher=slurm`` with ``tasks_per_node`` = devices), DDP jobs sweep fine."""
-    relaunches = relaunches_command(cfg.get("trainer") or {})
+    trainer = cfg.get("trainer") or {}
+    spawning = spawns(trainer)
+    if spawning:
+        raise ConfigError(
+            f"trainer.strategy={spawning} runs the fit in spawned processes that hand back "
+            "only the weights and the last metrics, so metrics.json would lose the steps, "
+            "epochs and divergence: use trainer=ddp_cpu (strategy ddp; trainer.devices=<n> "
+            "for more processes)."
+        )
+    relaunches = relaunches_command(trainer)
     if multirun and relaunches and not processes_started_outside():
         raise ConfigError(
             "DDP (trainer=ddp_cpu, or trainer.devices/num_nodes above 1) starts its other "

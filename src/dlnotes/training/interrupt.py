@@ -169,7 +169,9 @@ class Interruption(Callback):
             self.interrupted = self._signal or "SIGTERM"
             self._with_metrics = True
             try:
-                trainer.save_checkpoint(self.ckpt_path)
+                # the full state (optimizer, loops, callbacks), said outright: Lightning
+                # logs a note when weights_only is left unset
+                trainer.save_checkpoint(self.ckpt_path, weights_only=False)
             finally:
                 self._with_metrics = False
             self.checkpoint = self.ckpt_path

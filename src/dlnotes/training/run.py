@@ -17,7 +17,12 @@ from typing import Any
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import (
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+)
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -68,6 +73,14 @@ def build_task(cfg: DictConfig, model: Model) -> L.LightningModule:
     )
 
 
+SWITCHED_CALLBACKS: dict[str, type[L.Callback]] = {
+    "enable_checkpointing": ModelCheckpoint,
+    "enable_progress_bar": ProgressBar,
+    "enable_model_summary": ModelSummary,
+}
+"""Trainer switch → the kind of callback it turns off."""
+
+
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> L.Trainer:
     """The Trainer of ``cfg.trainer`` with the callbacks and logger of the config, plus
     ``extra_callbacks``; checkpoints are written atomically and loaded weights-only."""
@@ -77,6 +90,11 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = No
     logger = _build("logger", cfg.logger) if cfg.get("logger") else False
     if logger is False:  # logger=null: the learning-rate monitor has nowhere to write
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    # Lightning's switches (trainer.enable_checkpointing=false, …) refuse a callback of
+    # their kind in the list: switched off, they take ours out instead
+    for switch, kind in SWITCHED_CALLBACKS.items():
+        if cfg.trainer.get(switch) is False:
+            callbacks = [c for c in callbacks if not isinstance(c, kind)]
     return _build(
         "trainer",
         cfg.trainer,
