@@ -70,6 +70,7 @@ AutocastState = tuple[str, torch.dtype | None] | None
 autocast turned off for the op); None outside one."""
 
 LOW = (torch.float16, torch.bfloat16)
+"""The 16-bit float dtypes of mixed precision."""
 
 
 def autocast_state(X: torch.Tensor) -> AutocastState:
