@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,6 +26,7 @@ from dlnotes.training.distributed import (
     processes_started_outside,
     relaunches_command,
 )
+from dlnotes.training.interrupt import Interruption
 from dlnotes.training.run import train
 from dlnotes.training.validate import ConfigError
 from tests.cli.conftest import compose_config
@@ -174,3 +177,31 @@ def test_ddp_run_interrupted_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_
     reference, result = (json.loads((tmp_path / d / "metrics.json").read_text())
                          for d in ("reference", "run"))  # fmt: skip
     assert {k: result[k] for k in RESUME_NUMBERS} == {k: reference[k] for k in RESUME_NUMBERS}
+
+
+@pytest.mark.parametrize(("rank", "second_stops_at_once"), [(0, True), (1, False)])
+def test_a_second_signal_stops_rank_0_at_once_and_is_ignored_elsewhere(
+    tmp_path, rank, second_stops_at_once
+):
+    """Ctrl-C in a terminal reaches every DDP process, and rank 0's Lightning handler
+    passes it on to the processes it started: those get it twice. Lightning's handler
+    (which joins a broadcast every process must join once) runs once per process; a
+    second Ctrl-C stops rank 0 at once and is ignored by the others."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    calls: list[int] = []
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))  # Lightning's
+        interruption = Interruption(tmp_path)
+        interruption.on_train_start(SimpleNamespace(world_size=2, global_rank=rank), None)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert calls == [signal.SIGINT] and interruption.stop_signal == "SIGINT"
+        if second_stops_at_once:
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert calls == [signal.SIGINT]
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

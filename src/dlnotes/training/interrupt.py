@@ -8,6 +8,8 @@
 - A second Ctrl-C stops at once (``KeyboardInterrupt`` wherever the code is); no
   checkpoint is written then, since the state may be half-way through a step: the last
   one is the previous ``last.ckpt`` (end of the last epoch, from ``ModelCheckpoint``).
+  Under DDP that is rank 0's to do: the other processes get every signal twice (from the
+  terminal and passed on by rank 0) and act on the first only.
 
 A resumed fit continues where the checkpoint was taken, mid-epoch included: Lightning
 restores the weights, optimizer, schedulers, loop counters and callback states; the
@@ -148,16 +150,26 @@ class Interruption(Callback):
         # handler at teardown
         lightning_sigterm = signal.getsignal(signal.SIGTERM)
 
+        # Lightning's handler runs once per process: under DDP it sends the signal on to
+        # the processes it started and takes part in a broadcast that every process's
+        # handler must join exactly once. The other processes can get a signal twice
+        # (Ctrl-C reaches every process of the terminal, and rank 0 passes it on): they
+        # ignore the second, and a second Ctrl-C is rank 0's to act on.
+        relayed = trainer.world_size > 1 and trainer.global_rank > 0
+
         def on_sigterm(signum: int, frame: Any) -> None:
-            self._signal = self._signal or "SIGTERM"
+            if self._signal is not None:
+                return  # the fit is stopping already
+            self._signal = "SIGTERM"
             if callable(lightning_sigterm):
                 lightning_sigterm(signum, frame)
 
         def on_sigint(signum: int, frame: Any) -> None:
-            if self._signal is not None or not callable(lightning_sigterm):
-                raise KeyboardInterrupt
-            self._signal = "SIGINT"
-            lightning_sigterm(signum, frame)
+            if self._signal is None and callable(lightning_sigterm):
+                self._signal = "SIGINT"
+                lightning_sigterm(signum, frame)
+            elif not (relayed and callable(lightning_sigterm)):
+                raise KeyboardInterrupt  # a second Ctrl-C: stop at once
 
         signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, on_sigint)
