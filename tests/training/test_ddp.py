@@ -179,29 +179,81 @@ def test_ddp_run_interrupted_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_
     assert {k: result[k] for k in RESUME_NUMBERS} == {k: reference[k] for k in RESUME_NUMBERS}
 
 
-@pytest.mark.parametrize(("rank", "second_stops_at_once"), [(0, True), (1, False)])
-def test_a_second_signal_stops_rank_0_at_once_and_is_ignored_elsewhere(
-    tmp_path, rank, second_stops_at_once
+@pytest.mark.parametrize(
+    ("world_size", "rank", "lightning_calls", "second_stops_at_once"),
+    [(1, 0, 1, True), (2, 0, 0, True), (2, 1, 0, False)],
+    ids=["single", "ddp-rank-0", "ddp-rank-1"],
+)
+def test_signal_handlers_under_ddp_only_note_the_signal(
+    tmp_path, world_size, rank, lightning_calls, second_stops_at_once
 ):
-    """Ctrl-C in a terminal reaches every DDP process, and rank 0's Lightning handler
-    passes it on to the processes it started: those get it twice. Lightning's handler
-    (which joins a broadcast every process must join once) runs once per process; a
-    second Ctrl-C stops rank 0 at once and is ignored by the others."""
+    """One process: the first Ctrl-C goes to Lightning's handler, the second stops at
+    once. DDP: Lightning's handler (which broadcasts from inside the signal handler and
+    can deadlock) is not called, the signal is only noted; a second Ctrl-C stops rank 0
+    at once and is ignored by the others, which get every Ctrl-C twice."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     calls: list[int] = []
     try:
         signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))  # Lightning's
         interruption = Interruption(tmp_path)
-        interruption.on_train_start(SimpleNamespace(world_size=2, global_rank=rank), None)
+        trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
+        interruption.on_train_start(trainer, None)
         os.kill(os.getpid(), signal.SIGINT)
-        assert calls == [signal.SIGINT] and interruption.stop_signal == "SIGINT"
+        assert len(calls) == lightning_calls and interruption.stop_signal == "SIGINT"
         if second_stops_at_once:
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
         else:
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGTERM)
-        assert calls == [signal.SIGINT]
+        assert len(calls) == lightning_calls and interruption.stop_signal == "SIGINT"
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize(("noted", "stops"), [(None, False), ("SIGTERM", True)])
+def test_ddp_processes_agree_on_a_stop_at_the_end_of_a_batch(tmp_path, noted, stops):
+    """_agree all-reduces the noted signal (a one-process gloo group stands in for DDP)
+    and raises Lightning's own stop flag, which ends the fit after this batch."""
+    store = torch.distributed.HashStore()
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        interruption = Interruption(tmp_path)
+        interruption._signal = noted
+        connector = SimpleNamespace(received_sigterm=False)
+        trainer = SimpleNamespace(
+            world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")),
+            _signal_connector=connector,
+        )  # fmt: skip
+        interruption.on_train_batch_end(trainer, None, None, None, 0)
+        assert connector.received_sigterm is stops
+        assert interruption.stop_signal == noted
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(("local_rank", "ignored"), [(None, False), ("0", False), ("1", True)])
+def test_ddp_processes_besides_rank_0_leave_ctrl_c_to_rank_0_until_the_fit(
+    monkeypatch, local_rank, ignored
+):
+    """Ctrl-C while Lightning's second process is still starting used to kill it
+    half-imported, upon which Lightning killed rank 0 with no record: that process now
+    ignores Ctrl-C until Interruption's handlers take over, and rank 0 answers it."""
+    import dlnotes.cli.train as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "hydra_main", lambda: seen.append(signal.getsignal(signal.SIGINT)))
+    monkeypatch.setattr(sys, "argv", ["dlnotes-train"])
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # main() sets it; restored afterwards
+    monkeypatch.setitem(cli.TRACEBACKS, "on", cli.TRACEBACKS.get("on", False))
+    if local_rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        cli.main()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert (seen == [signal.SIG_IGN]) is ignored

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -216,6 +217,12 @@ def main() -> None:
     """``dlnotes-train``: the Hydra app, with every error as one sentence on stderr and a
     non-zero exit (2 for a config that cannot run, 1 for a failed run, 130/143 after
     Ctrl-C/SIGTERM); ``HYDRA_FULL_ERROR=1`` shows the traceback instead."""
+    if int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+        # a DDP process besides rank 0 (Lightning started it by running this command
+        # again): Ctrl-C reaches it too, and would kill it half-started, upon which
+        # Lightning kills rank 0 unrecorded. Rank 0 answers Ctrl-C (and stops this one);
+        # once the fit runs, Interruption's handlers take over here as well.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     TRACEBACKS["on"] = full
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; the message is written here

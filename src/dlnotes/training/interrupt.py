@@ -8,8 +8,9 @@
 - A second Ctrl-C stops at once (``KeyboardInterrupt`` wherever the code is); no
   checkpoint is written then, since the state may be half-way through a step: the last
   one is the previous ``last.ckpt`` (end of the last epoch, from ``ModelCheckpoint``).
-  Under DDP that is rank 0's to do: the other processes get every signal twice (from the
-  terminal and passed on by rank 0) and act on the first only.
+- Under DDP every process notes the signal, and all of them agree on it at the end of
+  a training batch (or epoch) with one all-reduce, so that they stop together; a second
+  Ctrl-C is rank 0's to act on.
 
 A resumed fit continues where the checkpoint was taken, mid-epoch included: Lightning
 restores the weights, optimizer, schedulers, loop counters and callback states; the
@@ -37,6 +38,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchmetrics import Metric
+
+STOP_CODES: tuple[str | None, ...] = (None, "SIGTERM", "SIGINT")
+"""A stop signal as a number the DDP processes all-reduce (max: Ctrl-C wins)."""
 
 SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 """Exit codes of a run stopped by a signal (128 + the signal number, as shells report)."""
@@ -150,29 +154,58 @@ class Interruption(Callback):
         # handler at teardown
         lightning_sigterm = signal.getsignal(signal.SIGTERM)
 
-        # Lightning's handler runs once per process: under DDP it sends the signal on to
-        # the processes it started and takes part in a broadcast that every process's
-        # handler must join exactly once. The other processes can get a signal twice
-        # (Ctrl-C reaches every process of the terminal, and rank 0 passes it on): they
-        # ignore the second, and a second Ctrl-C is rank 0's to act on.
-        relayed = trainer.world_size > 1 and trainer.global_rank > 0
+        # Under DDP Lightning's handler broadcasts from inside the signal handler, and
+        # the processes get a signal at different points (one in a collective of its
+        # own, another drawing a figure): the two collectives then wait for each other
+        # for ever. There the handlers only note the signal, and all processes agree on
+        # it at the same point, the end of a training batch or epoch (one all-reduce,
+        # see _agree), where Lightning's own stop follows.
+        distributed = trainer.world_size > 1
+
+        def stop_fit(signum: int, frame: Any) -> None:
+            if not distributed and callable(lightning_sigterm):
+                lightning_sigterm(signum, frame)
 
         def on_sigterm(signum: int, frame: Any) -> None:
-            if self._signal is not None:
-                return  # the fit is stopping already
-            self._signal = "SIGTERM"
-            if callable(lightning_sigterm):
-                lightning_sigterm(signum, frame)
+            if self._signal is None:  # else the fit is stopping already
+                self._signal = "SIGTERM"
+                stop_fit(signum, frame)
 
         def on_sigint(signum: int, frame: Any) -> None:
-            if self._signal is None and callable(lightning_sigterm):
+            if self._signal is None and (distributed or callable(lightning_sigterm)):
                 self._signal = "SIGINT"
-                lightning_sigterm(signum, frame)
-            elif not (relayed and callable(lightning_sigterm)):
-                raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+                stop_fit(signum, frame)
+            elif not (distributed and trainer.global_rank > 0):
+                # a second Ctrl-C stops at once; under DDP that is rank 0's to do (the
+                # others get every Ctrl-C twice: from the terminal, and from rank 0's
+                # Lightning, which kills them when rank 0 stops)
+                raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, on_sigint)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        self._agree(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._agree(trainer)
+
+    def _agree(self, trainer: pl.Trainer) -> None:
+        """Under DDP: whether any process got a stop signal, agreed by all of them at the
+        same point; then Lightning stops every one at the end of this batch (or epoch),
+        as it stops a single process after its handler ran."""
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if trainer.world_size < 2 or not distributed:
+            return
+        code = STOP_CODES.index(self._signal)
+        flag = torch.tensor([code], device=trainer.strategy.root_device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        agreed = STOP_CODES[int(flag.item())]
+        if agreed is not None:
+            self._signal = agreed
+            trainer._signal_connector.received_sigterm = True  # Lightning's stop flag
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
