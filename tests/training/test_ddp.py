@@ -190,7 +190,7 @@ def test_signal_handlers_under_ddp_only_note_the_signal(
     """One process: the first Ctrl-C goes to Lightning's handler, the second stops at
     once. DDP: Lightning's handler (which broadcasts from inside the signal handler and
     can deadlock) is not called, the signal is only noted; a second Ctrl-C stops rank 0
-    at once and is ignored by the others, which get every Ctrl-C twice."""
+    at once (Lightning then kills the others) and is ignored by the others."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     calls: list[int] = []
     try:

@@ -176,9 +176,8 @@ class Interruption(Callback):
                 self._signal = "SIGINT"
                 stop_fit(signum, frame)
             elif not (distributed and trainer.global_rank > 0):
-                # a second Ctrl-C stops at once; under DDP that is rank 0's to do (the
-                # others get every Ctrl-C twice: from the terminal, and from rank 0's
-                # Lightning, which kills them when rank 0 stops)
+                # a second Ctrl-C stops at once; under DDP that is rank 0's to do, and
+                # Lightning then kills the other processes
                 raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, on_sigterm)
