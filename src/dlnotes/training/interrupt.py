@@ -195,8 +195,9 @@ class Interruption(Callback):
         """Under DDP: whether any process got a stop signal, agreed by all of them at the
         same point; then Lightning stops every one at the end of this batch (or epoch),
         as it stops a single process after its handler ran."""
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        if trainer.world_size < 2 or not distributed:
+        if trainer.world_size < 2:  # one process: Lightning's handler has stopped it
+            return
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
             return
         code = STOP_CODES.index(self._signal)
         flag = torch.tensor([code], device=trainer.strategy.root_device)
