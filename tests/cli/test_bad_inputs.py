@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 
 from dlnotes.cli.train import _hydra_message, null_groups
@@ -53,6 +54,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "data-key-typo": (["data=moons", "data.nois=0.3"], ["did you mean data.noise?"]),
     "root-key-typo": (["sed=3"], ["did you mean seed?"]),
     "root-key-typo-added": (["+sed=3"], ["sed is not a key", "did you mean seed?"]),
+    "plus-on-a-present-key": (["+trainer.max_steps=5"],
+                              ["+trainer.max_steps adds a key", "trainer.max_steps=<value>"]),
     "filled-by-data": (["+model.in_features=3"], ["model.in_features is set by dlnotes-train",
                                                   "DataSpec"]),
     "parse-error": (["model.hidden=[0"], ["could not be parsed", "'[0'"]),
@@ -80,6 +83,19 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "on-error": (["on_error=ignore"], ["on_error=ignore is not one of continue, raise"]),
     "scheduler": (["scheduler=step", "scheduler.gamma=-0.5"], ["scheduler.gamma=-0.5", "> 0"]),
     "accelerator": (["trainer.accelerator=quantum"], ["trainer", "quantum"]),
+    "plateau-no-validation": (["scheduler=plateau", "data.val_fraction=0"],
+                              ["scheduler=plateau watches scheduler.monitor=val/loss",
+                               "data.val_fraction=0 leaves no validation samples",
+                               "scheduler.monitor=train/loss"]),
+    "plateau-step": (["scheduler=plateau", "scheduler.interval=step"],
+                     ["scheduler.interval=step does not fit scheduler=plateau",
+                      "use scheduler.interval=epoch"]),
+    "plateau-monitor": (["scheduler=plateau", "scheduler.monitor=val_loss"],
+                        ["scheduler.monitor=val_loss is not a metric", "did you mean val/loss?"]),
+    "plateau-regression-acc": (["model=elman_rnn", "data=adding", "scheduler=plateau",
+                                "scheduler.monitor=val/acc"],
+                               ["scheduler.monitor=val/acc", "a regression run logs no accuracy",
+                                "train/loss, val/loss"]),
     "ddp-spawn": (["+trainer.strategy=ddp_spawn", "trainer.devices=2"],
                   ["trainer.strategy=ddp_spawn runs the fit in spawned processes",
                    "use trainer=ddp_cpu"]),
@@ -160,6 +176,14 @@ def test_bad_input_is_one_sentence_and_writes_nothing(case, tmp_path):
     for fragment in fragments:
         assert fragment.format(**paths) in message, message
     assert_nothing_written(run_dir)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_accelerator_without_a_gpu_names_the_key_and_auto(tmp_path):
+    message = message_of(["trainer.accelerator=gpu"], tmp_path / "run")
+    assert "trainer.accelerator=gpu finds no GPU" in message
+    assert "trainer.accelerator=auto" in message
+    assert_nothing_written(tmp_path / "run")
 
 
 def test_corrupt_mnist_is_not_a_missing_root(tmp_path):

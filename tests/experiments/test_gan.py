@@ -78,8 +78,10 @@ def test_gan_task_refuses_other_models():
         GANTask(LogisticRegression(2), optimizer=torch.optim.Adam)
 
 
-def test_gan_task_steps_one_scheduler_per_optimizer(tmp_path):
-    """scheduler=step halves both learning rates every epoch (StepLR, step_size=1)."""
+@pytest.mark.parametrize("frequency", [1, 2])
+def test_gan_task_steps_one_scheduler_per_optimizer(tmp_path, frequency):
+    """scheduler=step halves both learning rates at every step of the schedulers
+    (StepLR, step_size=1): every epoch, or every second one (scheduler_frequency=2)."""
     overrides = [
         "experiment=generative-vs-discriminative",
         "scheduler=step",
@@ -93,11 +95,12 @@ def test_gan_task_steps_one_scheduler_per_optimizer(tmp_path):
         cfg.callbacks, cfg.logger = {}, None
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
-    task = build_task(cfg, build_model(cfg, dm))
+    task = build_task(cfg, build_model(cfg, dm), scheduler_frequency=frequency)
     build_trainer(cfg).fit(task, datamodule=dm)
     GlobalHydra.instance().clear()
     lrs = [opt.param_groups[0]["lr"] for opt in task.optimizers()]
-    assert lrs == pytest.approx([0.002 / 4, 0.002 / 4])
+    steps = 2 // frequency
+    assert lrs == pytest.approx([0.002 / 2**steps, 0.002 / 2**steps])
 
 
 # ------------------------------------------------------------------ reduced demo

@@ -79,6 +79,7 @@ def test_ddp_weights_equal_single_process_on_the_global_batch(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Lightning re-ran the command for rank 1 into the same run folder (its own log file)
     assert (ddp_dir / "train_ddp_process_1.log").exists()
+    assert proc.stderr.count("Run finished") == 1  # said by rank 0 alone
     metrics = json.loads((ddp_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["steps"] == STEPS
 

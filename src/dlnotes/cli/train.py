@@ -113,6 +113,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     ``status: failed``) and the sweep goes on, unless ``on_error=raise``.
     """
     # heavy imports after Hydra parsed the CLI
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
     from dlnotes.training.metrics_file import failure_record, write_json
     from dlnotes.training.run import RunFailed, train
     from dlnotes.training.validate import ConfigError, check_config
@@ -136,8 +138,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
         why = escape(str(err))
         console.print(f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.")
         return None
-    console.print(f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}")
-    console.print(f"Watch it with: tensorboard --logdir {run_dir}")
+    if getattr(rank_zero_only, "rank", 0) == 0:  # DDP: the processes of ranks > 0 say nothing
+        done = f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}"
+        console.print(done)
+        console.print(f"Watch it with: tensorboard --logdir {run_dir}")
     code = int(cfg.get("diverged_exit_code") or 0)
     if result.get("diverged") and code and hc.mode != RunMode.MULTIRUN:
         step = result.get("diverged_step")
@@ -205,6 +209,13 @@ def _hydra_message(err: BaseException) -> str | None:
         )
     if isinstance(err, ConfigCompositionException) and (message := _unknown_key(err)):
         return message
+    present = re.search(r"An item is already at '([^']+)'", str(err))
+    if isinstance(err, ConfigCompositionException) and present:
+        key = present.group(1)
+        return (
+            f"+{key} adds a key, but {key} is in the config already: set it with "
+            f"{key}=<value> (++{key}=<value> sets a key whether it is there or not)."
+        )
     if isinstance(err, OverrideParseException):
         why = sentence(str(err)).rstrip(".")
         return f"An override could not be parsed ({why}); check its brackets and quotes."

@@ -167,8 +167,8 @@ class GANTask(L.LightningModule):
     optimizer: a factory ``params → Optimizer`` (the ``optimizer`` config); D and G each
                get their own.
     scheduler: optional factory ``optimizer → LRScheduler``, one per optimizer, stepped
-               every ``scheduler_interval`` ("epoch" | "step"); a ReduceLROnPlateau
-               watches ``scheduler_monitor``.
+               every ``scheduler_frequency`` ``scheduler_interval``s ("epoch" | "step");
+               a ReduceLROnPlateau watches ``scheduler_monitor``.
     eval_samples: generated points compared with a split by :func:`energy_distance`
                (drawn from a fixed seed, the same at every validation).
 
@@ -188,6 +188,7 @@ class GANTask(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
         scheduler_monitor: str = "val/loss",
+        scheduler_frequency: int = 1,
         eval_samples: int = 1000,
         eval_seed: int = 0,
     ) -> None:
@@ -207,6 +208,7 @@ class GANTask(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.scheduler_monitor = scheduler_monitor
+        self.scheduler_frequency = scheduler_frequency
         self.eval_samples, self.eval_seed = int(eval_samples), int(eval_seed)
         self.train_energy = MeanMetric()
         self._held_out: list[torch.Tensor] = []
@@ -250,16 +252,18 @@ class GANTask(L.LightningModule):
             self.log(f"train/{name}", J.detach(), on_step=True, on_epoch=True, batch_size=m)
         self.log("train/loss", self.train_energy, on_step=False, on_epoch=True, batch_size=m)
         if self.scheduler_interval == "step":
-            self._step_schedulers()
+            self._step_schedulers(batch_idx + 1)
         return J_D.detach() + J_G.detach()
 
     def on_train_epoch_end(self) -> None:
         if self.scheduler_interval == "epoch":
-            self._step_schedulers()
+            self._step_schedulers(self.current_epoch + 1)
 
-    def _step_schedulers(self) -> None:
+    def _step_schedulers(self, count: int) -> None:
+        """Step the schedulers at the ``count``-th interval when it is a multiple of
+        ``scheduler_frequency`` (as Lightning does for automatic optimization)."""
         scheds = self.lr_schedulers()
-        if scheds is None:
+        if scheds is None or count % self.scheduler_frequency:
             return
         for sched in scheds if isinstance(scheds, list) else [scheds]:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):

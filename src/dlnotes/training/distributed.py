@@ -115,6 +115,24 @@ def check_ddp_launch(cfg: DictConfig, multirun: bool) -> None:
         )
 
 
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """Raise a :class:`ConfigError` when ``trainer.accelerator`` asks for a GPU that this
+    machine does not have (Lightning's own message names neither the key nor the fix)."""
+    accelerator = str((cfg.get("trainer") or {}).get("accelerator", "auto"))
+    if accelerator not in GPU_ACCELERATORS or torch.cuda.is_available():
+        return
+    if accelerator == "gpu" and torch.backends.mps.is_available():  # Apple silicon
+        return
+    raise ConfigError(
+        f"trainer.accelerator={accelerator} finds no GPU on this machine: use "
+        "trainer.accelerator=auto (trainer=gpu), which takes a GPU where there is one and "
+        "the CPU otherwise."
+    )
+
+
 def hydra_multirun() -> bool:
     """True inside a job of ``dlnotes-train -m``."""
     from hydra.core.hydra_config import HydraConfig

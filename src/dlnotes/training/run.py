@@ -30,7 +30,8 @@ from dlnotes import init
 from dlnotes.data import InMemoryDataModule
 from dlnotes.models import Model
 from dlnotes.training.checkpoint_io import AtomicCheckpointIO
-from dlnotes.training.distributed import check_ddp_launch, hydra_multirun
+from dlnotes.training.distributed import check_accelerator, check_ddp_launch, hydra_multirun
+from dlnotes.training.held_out import plan
 from dlnotes.training.interrupt import Interruption, RunInterrupted
 from dlnotes.training.metrics_file import failure_record, final_metrics, write_json
 from dlnotes.training.threads import set_threads
@@ -53,8 +54,9 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> Model:
     return model
 
 
-def build_task(cfg: DictConfig, model: Model) -> L.LightningModule:
-    """Wrap ``model`` with the optimizer and optional scheduler of the config."""
+def build_task(cfg: DictConfig, model: Model, scheduler_frequency: int = 1) -> L.LightningModule:
+    """Wrap ``model`` with the optimizer and optional scheduler of the config (stepped
+    every ``scheduler_frequency`` intervals)."""
     scheduler, interval, monitor = None, "epoch", "val/loss"
     if cfg.get("scheduler"):
         sched_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
@@ -70,6 +72,7 @@ def build_task(cfg: DictConfig, model: Model) -> L.LightningModule:
         scheduler=scheduler,
         scheduler_interval=interval,
         scheduler_monitor=monitor,
+        scheduler_frequency=scheduler_frequency,
     )
 
 
@@ -81,9 +84,14 @@ SWITCHED_CALLBACKS: dict[str, type[L.Callback]] = {
 """Trainer switch → the kind of callback it turns off."""
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> L.Trainer:
+def build_trainer(
+    cfg: DictConfig,
+    extra_callbacks: list[L.Callback] | None = None,
+    validates: bool = True,
+) -> L.Trainer:
     """The Trainer of ``cfg.trainer`` with the callbacks and logger of the config, plus
-    ``extra_callbacks``; checkpoints are written atomically and loaded weights-only."""
+    ``extra_callbacks``; checkpoints are written atomically and loaded weights-only. A run
+    that never ``validates`` keeps no checkpoint of the best validation metric."""
     # an entry without _target_ is a setting of a callback that callbacks=none switched off
     entries = (cfg.get("callbacks") or {}).items()
     callbacks = [_build(f"callbacks.{k}", c) for k, c in entries if c and "_target_" in c]
@@ -95,6 +103,8 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = No
     for switch, kind in SWITCHED_CALLBACKS.items():
         if cfg.trainer.get(switch) is False:
             callbacks = [c for c in callbacks if not isinstance(c, kind)]
+    if not validates:
+        callbacks = [c for c in callbacks if not _watches_validation(c)]
     return _build(
         "trainer",
         cfg.trainer,
@@ -102,6 +112,12 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = No
         logger=logger,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def _watches_validation(callback: L.Callback) -> bool:
+    """A checkpoint callback that keeps the best value of a ``val/`` metric."""
+    monitor = getattr(callback, "monitor", None) if isinstance(callback, ModelCheckpoint) else None
+    return str(monitor or "").startswith("val/")
 
 
 def _build(label: str, node: Any, **kwargs: Any) -> Any:
@@ -189,8 +205,10 @@ def build_checked(
         build = instantiate(cfg.model, _partial_=True)
         label = _label("model", choices)
         raise model_data_mismatch(_cause(err), build, datamodule.spec, label, data_label) from err
+    classification = getattr(model, "task", None) in ("binary", "multiclass")
+    held_out = plan(cfg, datamodule, classification, _label("scheduler", choices))
     try:
-        task = build_task(cfg, model)
+        task = build_task(cfg, model, held_out.scheduler_frequency)
     except Exception as err:
         labels = [_label(g, choices) for g in ("task", "optimizer", "scheduler") if cfg.get(g)]
         raise explain(_cause(err), ", ".join(labels)) from err
@@ -199,7 +217,8 @@ def build_checked(
     except Exception as err:
         raise explain(_cause(err), _label("optimizer", choices)) from err
     interruption = interruption or Interruption(run_dir / "checkpoints")
-    trainer = build_trainer(cfg, [interruption])
+    trainer = build_trainer(cfg, [interruption], validates=held_out.val_off is None)
+    held_out.announce()
     return datamodule, model, task, trainer, interruption
 
 
@@ -221,6 +240,7 @@ def train(
     check_config(cfg, choices, overrides)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     check_ddp_launch(cfg, hydra_multirun())
+    check_accelerator(cfg)
     set_threads(cfg)  # threads: auto shares the cores among parallel sweep jobs
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     interruption = Interruption(run_dir / "checkpoints")
@@ -324,9 +344,13 @@ def _fit_and_test(
     diverged = bool(divergence and divergence.diverged)
     final = dict(fit_metrics)
     if not diverged:
-        # final weights: val (also when max_steps ended the fit mid-epoch) and test
-        final.update(trainer.validate(task, datamodule=datamodule, verbose=False)[0])
-        final.update(trainer.test(task, datamodule=datamodule, verbose=False)[0])
+        # final weights: val (also when max_steps ended the fit mid-epoch) and test; a
+        # stage without batches (held_out.stage_off) returns no results
+        for results in (
+            trainer.validate(task, datamodule=datamodule, verbose=False),
+            trainer.test(task, datamodule=datamodule, verbose=False),
+        ):
+            final.update(results[0] if results else {})
     metrics = final_metrics(final, classification=getattr(task, "classification", False))
     result: dict[str, Any] = {
         **metrics,

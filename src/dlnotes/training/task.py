@@ -40,7 +40,8 @@ class Task(L.LightningModule):
 
     optimizer: a factory ``params → Optimizer`` (Hydra ``_partial_`` config).
     scheduler: optional factory ``optimizer → LRScheduler``; ``scheduler_monitor`` names
-               the metric a ReduceLROnPlateau watches; ``scheduler_interval`` epoch|step.
+               the metric a ReduceLROnPlateau watches; ``scheduler_interval`` epoch|step;
+               ``scheduler_frequency``: intervals between two scheduler steps.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Task(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
         scheduler_monitor: str = "val/loss",
+        scheduler_frequency: int = 1,
     ) -> None:
         super().__init__()
         self.model = model
@@ -57,6 +59,7 @@ class Task(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.scheduler_monitor = scheduler_monitor
+        self.scheduler_frequency = scheduler_frequency
         self.classification = model.task in ("binary", "multiclass")
         # the running sums of the epoch in progress, by stage
         self._sums: dict[str, EpochSums] = {}
@@ -156,6 +159,7 @@ class Task(L.LightningModule):
             "scheduler": self.scheduler_factory(optimizer=opt),
             "interval": self.scheduler_interval,
             "monitor": self.scheduler_monitor,
+            "frequency": self.scheduler_frequency,
         }
         return {"optimizer": opt, "lr_scheduler": scheduler}
 
