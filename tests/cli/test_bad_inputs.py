@@ -128,6 +128,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
                        "data.download=true"]),
     "ckpt-missing": (["ckpt_path={missing}"], ["ckpt_path={missing} does not exist",
                                                "resume=true hydra.run.dir="]),
+    "ckpt-not-torch": (["ckpt_path={binary}"], ["ckpt_path={binary} could not be read as a "
+                                                 "checkpoint", "not a PyTorch file"]),
     "resume-nothing": (["resume=true"], ["resume=true found no checkpoint",
                                          "hydra.run.dir=<run folder>"]),
 }  # fmt: skip
@@ -183,6 +185,32 @@ def test_a_gpu_accelerator_without_a_gpu_names_the_key_and_auto(tmp_path):
     message = message_of(["trainer.accelerator=gpu"], tmp_path / "run")
     assert "trainer.accelerator=gpu finds no GPU" in message
     assert "trainer.accelerator=auto" in message
+    assert_nothing_written(tmp_path / "run")
+
+
+def test_resume_without_last_ckpt_points_to_the_checkpoints_there(tmp_path):
+    """callbacks=none: Lightning's own checkpoint (epoch=…-step=….ckpt), no last.ckpt."""
+    other = tmp_path / "run" / "checkpoints" / "epoch=1-step=6.ckpt"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"")
+    message = message_of(["resume=true"], tmp_path / "run")
+    assert "resume=true found no checkpoint" in message
+    assert f"ckpt_path={other}" in message
+
+
+def test_a_checkpoint_of_another_model_names_its_differences(tmp_path):
+    """A checkpoint of the default shallow MLP with 4 hidden units, into 9 of them."""
+    ckpt = tmp_path / "other.ckpt"
+    first = compose_config([*FAST, "trainer.max_steps=1"], tmp_path / "first")
+    try:
+        train(first, tmp_path / "first", [])
+    finally:
+        GlobalHydra.instance().clear()
+    (written,) = (tmp_path / "first" / "checkpoints").glob("*.ckpt")  # Lightning's own
+    ckpt.write_bytes(written.read_bytes())
+    message = message_of(["model.hidden=9", f"ckpt_path={ckpt}"], tmp_path / "run")
+    assert f"ckpt_path={ckpt} holds the weights of another model" in message
+    assert "is 4×2 there, 9×2 here" in message
     assert_nothing_written(tmp_path / "run")
 
 

@@ -14,6 +14,7 @@ hyperparameter objects; callback states are numbers, strings and tensors).
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -57,3 +58,63 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"{path} would need unpickling arbitrary objects"
             )
         return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+def check_loadable(path: str, module: torch.nn.Module, key: str) -> None:
+    """Raise a :class:`~dlnotes.training.validate.ConfigError` naming ``key`` (the setting
+    that chose the checkpoint) when the checkpoint at ``path`` cannot be read, or holds
+    weights of other names or shapes than ``module``'s, before a fit starts from it."""
+    from dlnotes.training.validate import ConfigError, sentence
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's advice (weights_only=False) is not ours
+        raise ConfigError(
+            f"{key} could not be read as a checkpoint (not a PyTorch file, or one holding "
+            f"Python objects that a weights-only load refuses); give a .ckpt file that "
+            f"dlnotes-train wrote."
+        ) from err
+    except Exception as err:
+        why = sentence(f"{type(err).__name__}: {err}").split(". ")[0].rstrip(".")
+        raise ConfigError(
+            f"{key} could not be read as a checkpoint ({why}); give a .ckpt file that "
+            f"dlnotes-train wrote."
+        ) from err
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ConfigError(
+            f"{key} holds no Lightning state_dict; give a .ckpt file that dlnotes-train wrote."
+        )
+    differences = weight_differences(state, module.state_dict())
+    if differences:
+        raise ConfigError(
+            f"{key} holds the weights of another model ({'; '.join(differences)}): start "
+            f"from it with the model and data settings of the run that wrote it (its "
+            f".hydra/overrides.yaml lists them)."
+        )
+
+
+def weight_differences(
+    saved: dict[str, Any], own: dict[str, torch.Tensor], shown: int = 2
+) -> list[str]:
+    """How the ``saved`` state_dict differs from ``own``: names missing, names not
+    expected, tensors of another shape (at most ``shown`` names of each)."""
+
+    def some(names: list[str]) -> str:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return ", ".join(names[:shown]) + more
+
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    reshaped = [
+        f"{k} is {_shape(saved[k])} there, {_shape(own[k])} here"
+        for k in own
+        if k in saved and tuple(getattr(saved[k], "shape", ())) != tuple(own[k].shape)
+    ]
+    out = [f"no {some(missing)}"] if missing else []
+    out += [f"unexpected {some(unexpected)}"] if unexpected else []
+    return out + reshaped[:shown]
+
+
+def _shape(t: Any) -> str:
+    return "×".join(str(n) for n in getattr(t, "shape", ())) or "a scalar"

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlnotes import init
 from dlnotes.data import InMemoryDataModule
 from dlnotes.models import Model
-from dlnotes.training.checkpoint_io import AtomicCheckpointIO
+from dlnotes.training.checkpoint_io import AtomicCheckpointIO, check_loadable
 from dlnotes.training.distributed import check_accelerator, check_ddp_launch, hydra_multirun
 from dlnotes.training.held_out import plan
 from dlnotes.training.interrupt import Interruption, RunInterrupted
@@ -168,10 +168,14 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
         return None
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
-        raise ConfigError(
-            f"resume=true found no checkpoint {last}; continue a run in its own folder "
-            f"with dlnotes-train <its overrides> resume=true hydra.run.dir=<run folder>."
+        others = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+        fix = (
+            f"start from one of its other checkpoints with ckpt_path={others[-1]}"
+            if others
+            else "continue a run in its own folder with dlnotes-train <its overrides> "
+            "resume=true hydra.run.dir=<run folder>"
         )
+        raise ConfigError(f"resume=true found no checkpoint {last}; {fix}.")
     return str(last)
 
 
@@ -247,6 +251,9 @@ def train(
     with interruption.sigterm_outside_fit():  # from here on, a stop signal is recorded
         built = _build_recorded(cfg, run_dir, choices, interruption, overrides)
         datamodule, model, task, trainer = built
+        if ckpt_path:  # a checkpoint of another model: one sentence, before the fit
+            key = f"ckpt_path={ckpt_path}" if cfg.get("ckpt_path") else f"resume=true ({ckpt_path})"
+            check_loadable(ckpt_path, task, key)
         facts = {
             "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "overrides": overrides,
