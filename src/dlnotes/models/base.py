@@ -61,6 +61,11 @@ class Model(Switchable, nn.Module):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
         if loss == "bce" and out_features != 1:
             raise ValueError(f"loss 'bce' needs one output unit, got out_features={out_features}")
+        if loss == "ce" and out_features < 2:
+            raise ValueError(
+                f"loss 'ce' needs an output unit per class, 2 or more, got "
+                f"out_features={out_features}; one unit for two classes takes sigmoid and bce"
+            )
         self.loss_name = loss
         self.out_features = out_features
         self.output = Activation(output_activation, backward=backward)

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlnotes import init
 from dlnotes.data import InMemoryDataModule
 from dlnotes.models import Model
+from dlnotes.training.batches import check_batch_norm_batches
 from dlnotes.training.checkpoint_io import AtomicCheckpointIO, check_loadable
 from dlnotes.training.distributed import check_accelerator, check_ddp_launch, hydra_multirun
 from dlnotes.training.held_out import plan
@@ -222,6 +223,7 @@ def build_checked(
         raise explain(_cause(err), _label("optimizer", choices)) from err
     interruption = interruption or Interruption(run_dir / "checkpoints")
     trainer = build_trainer(cfg, [interruption], validates=held_out.val_off is None)
+    check_batch_norm_batches(cfg, model, datamodule, trainer.world_size)
     held_out.announce()
     return datamodule, model, task, trainer, interruption
 
