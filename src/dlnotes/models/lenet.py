@@ -42,6 +42,8 @@ class LeNet(Model):
         super().__init__(num_classes, loss, "identity", backward)
         if pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
+        if len(channels) != 2:
+            raise ValueError(f"channels must be two numbers, got {list(channels)}")
         check_positive("channels", list(channels))
         check_positive("fc", list(fc))
         H, W = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)

@@ -73,7 +73,8 @@ def _num(x: float) -> str:
 @dataclass(frozen=True)
 class Number:
     """A number in a range; with ``each`` the rule applies to every entry of a list (a
-    single number is accepted too); ``also`` lists other accepted values ("full")."""
+    single number is accepted too, unless ``length`` asks for a list of that many);
+    ``also`` lists other accepted values ("full")."""
 
     low: float | None = None
     high: float | None = None
@@ -84,6 +85,7 @@ class Number:
     each: bool = False
     also: tuple[Any, ...] = ()
     note: str = ""
+    length: int | None = None
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
@@ -122,6 +124,12 @@ class Number:
             return None
         entries = value if self.each and isinstance(value, list) else [value]
         what = f"every entry of {key}" if self.each and isinstance(value, list) else key
+        if self.length is not None and len(entries) != self.length:
+            return (
+                f"{key}={show(value)} has {len(entries)} "
+                f"entr{'y' if len(entries) == 1 else 'ies'}: {key} must be a list of "
+                f"{self.length}, each {self.describe()}"
+            )
         if not all(self._typed(v) for v in entries):
             return f"{key}={show(value)} has the wrong type: {what} must be {self.describe()}"
         if not all(self._inside(v) for v in entries):
@@ -200,7 +208,7 @@ RULES: dict[str, Rule] = {
     # model
     "model.hidden": POSITIVE_INTS,
     "model.hidden_size": Number(1, integer=True),
-    "model.channels": POSITIVE_INTS,
+    "model.channels": Number(1, integer=True, each=True, length=2, note="the two convolutions"),
     "model.fc": POSITIVE_INTS,
     "model.kernel_size": Number(1, integer=True),
     "model.dropout": FRACTION,
@@ -227,7 +235,7 @@ RULES: dict[str, Rule] = {
     "optimizer.lr": Number(0, low_open=True, note="the learning rate α"),
     "optimizer.weight_decay": Number(0),
     "optimizer.momentum": FRACTION,
-    "optimizer.betas": Number(0, 1, high_open=True, each=True),
+    "optimizer.betas": Number(0, 1, high_open=True, each=True, length=2, note="β1, β2"),
     "optimizer.alpha": Number(0, 1),
     "optimizer.eps": Number(0, low_open=True),
     "optimizer.lr_decay": Number(0),
