@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from dlnotes.cli.report import main
@@ -230,3 +231,32 @@ def test_parse_overrides_and_distinguishing_keys():
     jobs = [job(a="1", b="x", c="z"), job(a="2", b="x", c="z"), job(a="1", b="y", c="z")]
     assert rp.distinguishing_keys(jobs) == ["a", "b"]
     assert rp.distinguishing_keys([job(a="1"), job(a="1", d="4")]) == ["d"]
+
+
+def test_a_demo_report_without_checkpoints_says_what_is_missing(sweep, capsys):
+    """callbacks=none keeps no last.ckpt, which the activation demo's figures read: one
+    sentence, exit 1, and the general report is written all the same."""
+    code, _, err = report(sweep, "--demo", "activation", capsys=capsys)
+    assert code == 1
+    assert "dlnotes-report: the activation tables and figures need" in err
+    assert "checkpoints/last.ckpt" in err and "Traceback" not in err
+    assert (sweep / "report.md").is_file()
+
+
+def test_a_demo_report_of_a_smoke_test_is_skipped_with_a_note(sweep, capsys):
+    for job in job_dirs(sweep):
+        config = job / ".hydra" / "config.yaml"
+        cfg = yaml.safe_load(config.read_text())
+        cfg["trainer"]["fast_dev_run"] = True
+        config.write_text(yaml.safe_dump(cfg))
+    code, _, err = report(sweep, "--demo", "planar", capsys=capsys)
+    assert code == 0
+    assert "no planar tables and figures: the jobs ran with trainer=fast" in err
+    assert (sweep / "report.md").is_file() and not (sweep / "planar.md").exists()
+
+
+def test_a_demo_named_for_runs_of_another_kind_is_one_sentence(sweep, capsys):
+    code, _, err = report(sweep, "--demo", "planar", capsys=capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "--demo planar could not read these runs" in err
+    assert "dlnotes-train -m experiment=planar" in err

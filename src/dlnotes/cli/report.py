@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from dlnotes.experiments import DEMO_REPORTS, demo_report, detect_demo
 from dlnotes.training.report import OVERLAYS, ReportError, write_report
 
@@ -58,14 +60,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DemoReportError(RuntimeError):
+    """A demo's report could not be made: a job did not write a file it needs (a
+    checkpoint, event files), or ``--demo`` named a demo the runs are not of."""
+
+
+def _smoke_test(job: Path) -> bool:
+    """Whether the job ran with ``trainer.fast_dev_run`` (``trainer=fast``)."""
+    config = job / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return False
+    trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
+    return bool(trainer.get("fast_dev_run"))
+
+
 def _demo_section(args: argparse.Namespace, jobs: Sequence[Path]) -> list[Path]:
     """Write the demo's tables (``<demo>.md``) and figures; print the tables."""
     name = args.demo if args.demo else detect_demo(jobs)
     if name is None or name == "none":
         return []
+    if any(_smoke_test(job) for job in jobs):
+        print(
+            f"dlnotes-report: no {name} tables and figures: the jobs ran with trainer=fast "
+            f"(a smoke test), which keeps no checkpoints or TensorBoard events; run the "
+            f"demo without trainer=fast for them.",
+            file=sys.stderr,
+        )
+        return []
     out = Path(args.out or args.folder)
     before = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
-    tables = demo_report(name, jobs, out, [Path(r) for r in args.reference])
+    try:
+        tables = demo_report(name, jobs, out, [Path(r) for r in args.reference])
+    except FileNotFoundError as err:
+        raise DemoReportError(
+            f"the {name} tables and figures need {err.filename or err}, which its job did "
+            f"not write (callbacks=none, logger=null or trainer.enable_checkpointing=false "
+            f"leave out checkpoints and events); run the demo with its own settings for them"
+        ) from err
+    except Exception as err:
+        if not args.demo:  # the demo the runs were started with: a bug, with its traceback
+            raise
+        raise DemoReportError(
+            f"--demo {name} could not read these runs ({type(err).__name__}: {err}); it "
+            f"reports on a sweep of dlnotes-train -m experiment={name}"
+        ) from err
     md = out / f"{name}.md"
     md.write_text(f"# {name}\n\n{tables}\n")
     print(f"\n## {name}\n\n{tables}")
@@ -81,7 +119,8 @@ def _split_metrics(values: Sequence[str] | None) -> list[str] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``dlnotes-report``; returns the exit code (0, or 2 on a bad folder)."""
+    """Entry point of ``dlnotes-report``; returns the exit code (0; 2 on a bad folder; 1
+    when a file a demo's report needs is missing, after the general report)."""
     args = build_parser().parse_args(argv)
     try:
         report = write_report(args.folder, out=args.out, metrics=_split_metrics(args.metrics))
@@ -93,13 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dlnotes-report: cannot write{where}: {exc.strerror or exc}.", file=sys.stderr)
         return 1
     print(report.markdown_table)
-    files = [*report.files, *_demo_section(args, [job.path for job in report.jobs])]
+    code, demo_files = 0, []
+    try:
+        demo_files = _demo_section(args, [job.path for job in report.jobs])
+    except DemoReportError as exc:
+        print(f"dlnotes-report: {exc}.", file=sys.stderr)
+        code = 1
     print()
     print(f"{report.summary()}.")
     print("Wrote:")
-    for path in files:
+    for path in [*report.files, *demo_files]:
         print(f"  {path}")
-    return 0
+    return code
 
 
 if __name__ == "__main__":
