@@ -58,7 +58,8 @@ def test_run_folder_has_hydra_checkpoints_and_metrics(single_run):
     assert metrics["epochs"] == 3 and metrics["diverged"] is False
     assert metrics["params"] == 2 * 4 + 4 + 4 + 1  # shallow_mlp: 2 → 4 → 1
     assert "data=moons" in metrics["overrides"]
-    assert "tensorboard --logdir" in proc.stdout + proc.stderr
+    # the path whole on one line (not wrapped at the terminal's width), ready to copy
+    assert f"tensorboard --logdir {run_dir.resolve()}\n" in proc.stderr
 
 
 def test_checkpoint_loads_with_weights_only(single_run):

@@ -136,12 +136,15 @@ def hydra_main(cfg: DictConfig) -> float | None:
         if isinstance(err, ConfigError):  # RunFailed wrote its metrics.json already
             write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
         why = escape(str(err))
-        console.print(f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.")
+        console.print(
+            f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.", soft_wrap=True
+        )
         return None
     if getattr(rank_zero_only, "rank", 0) == 0:  # DDP: the processes of ranks > 0 say nothing
         done = f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}"
-        console.print(done)
-        console.print(f"Watch it with: tensorboard --logdir {run_dir}")
+        # soft_wrap: a long path stays on one line, whole for copying
+        console.print(done, soft_wrap=True)
+        console.print(f"Watch it with: tensorboard --logdir {run_dir}", soft_wrap=True)
     code = int(cfg.get("diverged_exit_code") or 0)
     if result.get("diverged") and code and hc.mode != RunMode.MULTIRUN:
         step = result.get("diverged_step")
