@@ -91,6 +91,13 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
                               ["scheduler=plateau watches scheduler.monitor=val/loss",
                                "data.val_fraction=0 leaves no validation samples",
                                "scheduler.monitor=train/loss"]),
+    "early-stopping-no-validation": (["experiment=fitting-remedies",
+                                      "experiment/fitting-remedies=early_stopping",
+                                      "++trainer.limit_val_batches=0"],
+                                     ["callbacks.early_stopping watches "
+                                      "callbacks.early_stopping.monitor=val/loss",
+                                      "trainer.limit_val_batches=0 switches it off",
+                                      "callbacks.early_stopping=null"]),
     "plateau-step": (["scheduler=plateau", "scheduler.interval=step"],
                      ["scheduler.interval=step does not fit scheduler=plateau",
                       "use scheduler.interval=epoch"]),

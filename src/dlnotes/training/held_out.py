@@ -4,8 +4,8 @@ Validation is off when ``trainer.limit_val_batches=0`` or when the data has no v
 samples (``data.val_fraction=0``); the test stage likewise (``trainer.limit_test_batches=0``,
 ``data.test_fraction=0``). Such a run trains as usual and metrics.json records null for
 that stage's metrics. What watches a validation metric adapts before anything runs:
-``checkpoints/best.ckpt`` (lowest val/loss) is not kept, and a ReduceLROnPlateau watching a
-``val/`` metric is refused in one sentence.
+``checkpoints/best.ckpt`` (lowest val/loss) is not kept, and a ReduceLROnPlateau or another
+callback (EarlyStopping) watching a ``val/`` metric is refused in one sentence.
 
 A ReduceLROnPlateau scheduler compares epoch metrics, so it steps once per epoch, and for a
 ``val/`` metric only after the epochs that validate (``trainer.check_val_every_n_epoch``):
@@ -85,6 +85,8 @@ def plan(
     scheduler that cannot work in this run is a :class:`ConfigError` (nothing written)."""
     val_off = stage_off(cfg, datamodule, "val")
     test_off = stage_off(cfg, datamodule, "test")
+    if val_off:
+        _check_callbacks(cfg, val_off)
     frequency = 1
     if is_plateau(cfg.get("scheduler")):
         monitor = str(cfg.scheduler.get("monitor", "val/loss"))
@@ -92,6 +94,22 @@ def plan(
         if monitor.startswith("val/"):
             frequency = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
     return HeldOut(val_off, test_off, frequency)
+
+
+def _check_callbacks(cfg: DictConfig, val_off: str) -> None:
+    """A callback other than a checkpoint (EarlyStopping, …) that watches a ``val/``
+    metric cannot run without validation."""
+    for name, entry in (cfg.get("callbacks") or {}).items():
+        if not entry or "_target_" not in entry:
+            continue
+        monitor = str(entry.get("monitor") or "")
+        if monitor.startswith("val/") and not str(entry["_target_"]).endswith("ModelCheckpoint"):
+            raise ConfigError(
+                f"callbacks.{name} watches callbacks.{name}.monitor={monitor}, but this run "
+                f"has no validation ({val_off}); watch the training loss with "
+                f"callbacks.{name}.monitor=train/loss, drop it with callbacks.{name}=null, "
+                f"or keep a validation set."
+            )
 
 
 def _check_plateau(
