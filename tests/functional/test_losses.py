@@ -58,6 +58,24 @@ def test_cross_entropy(reduction, shape):
     gradcheck(fn, [z, y])
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_of_one_unbatched_sample(reduction):
+    """(C,) logits and a () class index, as PyTorch takes them."""
+    z, y = torch.randn(5, dtype=D), torch.tensor(2)
+    fn = lambda z, y: ours.cross_entropy(z, y, reduction=reduction)  # noqa: E731
+    assert_matches_twin(fn, lambda z, y: F.cross_entropy(z, y, reduction=reduction), [z, y])
+    gradcheck(fn, [z, y])
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "binary_cross_entropy_with_logits", "cross_entropy"])
+def test_reduction_is_keyword_only(loss):
+    """PyTorch's third positional is size_average or weight: a positional "sum" would
+    mean something else there, so ours takes reduction= only."""
+    z, y = torch.zeros(3, 2), torch.zeros(3, 2)
+    with pytest.raises(TypeError):
+        getattr(ours, loss)(z, y, "sum")
+
+
 def test_cross_entropy_gradient_is_softmax_minus_onehot_over_m():
     z = torch.tensor([[3.2, 1.3, 0.2, 0.8], [0.0, 1.0, 2.0, 3.0]], dtype=D, requires_grad=True)
     y = torch.tensor([0, 2])

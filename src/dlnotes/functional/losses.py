@@ -186,16 +186,18 @@ def _unbroadcast(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad.sum(dim=dims, keepdim=True) if dims else grad
 
 
-def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Twin of :func:`torch.nn.functional.mse_loss`."""
+def mse_loss(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Twin of :func:`torch.nn.functional.mse_loss`. ``reduction`` is keyword-only, as it
+    is in practice for PyTorch's (whose third positional is the deprecated size_average)."""
     _check_reduction(reduction)
     return MSELoss.apply(input, target, reduction)
 
 
 def binary_cross_entropy_with_logits(
-    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+    input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Twin of :func:`torch.nn.functional.binary_cross_entropy_with_logits` (no weights)."""
+    """Twin of :func:`torch.nn.functional.binary_cross_entropy_with_logits` (no weights;
+    ``reduction`` keyword-only, PyTorch's third positional being ``weight``)."""
     _check_reduction(reduction)
     if input.shape != target.shape:
         raise ValueError(
@@ -205,14 +207,19 @@ def binary_cross_entropy_with_logits(
 
 
 def cross_entropy(
-    input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+    input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Twin of :func:`torch.nn.functional.cross_entropy` with class-index targets.
+    """Twin of :func:`torch.nn.functional.cross_entropy` with class-index targets
+    (``reduction`` keyword-only, PyTorch's third positional being ``weight``).
 
-    input (m, C) or (m, C, d1, …) logits; target (m,) or (m, d1, …) int64 indices.
-    For the higher-dimensional layout every position counts as a sample, like PyTorch.
+    input (m, C) or (m, C, d1, …) logits, or (C,) for one sample; target (m,),
+    (m, d1, …) or () int64 indices. For the higher-dimensional layout every position
+    counts as a sample, like PyTorch.
     """
     _check_reduction(reduction)
+    if input.dim() == 1:  # one sample: a batch of one, and its loss as a scalar
+        L = CrossEntropy.apply(input.unsqueeze(0), target.reshape(1), reduction)
+        return L.reshape(()) if reduction == "none" else L
     if input.dim() > 2:
         C = input.shape[1]
         out_shape = target.shape
