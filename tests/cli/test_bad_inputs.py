@@ -58,6 +58,9 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
                               ["+trainer.max_steps adds a key", "trainer.max_steps=<value>"]),
     "filled-by-data": (["+model.in_features=3"], ["model.in_features is set by dlnotes-train",
                                                   "DataSpec"]),
+    "unquoted-equals": (["hydra.run.dir=outputs/runs/x_data=moons,seed=1"],
+                        ["The override hydra.run.dir=outputs/runs/x_data=moons,seed=1 could not "
+                         "be parsed", "\"key='value'\""]),
     "parse-error": (["model.hidden=[0"], ["could not be parsed", "'[0'"]),
     # types and ranges: the key, the value, the allowed range
     "lr-negative": (["optimizer.lr=-1"], ["optimizer.lr=-1 is out of range", "> 0"]),
@@ -216,7 +219,8 @@ def test_resume_without_last_ckpt_points_to_the_checkpoints_there(tmp_path):
     other.write_bytes(b"")
     message = message_of(["resume=true"], tmp_path / "run")
     assert "resume=true found no checkpoint" in message
-    assert f"ckpt_path={other}" in message
+    # quoted for Hydra (the = of the name) and for the shell: ready to paste
+    assert f"\"ckpt_path='{other}'\"" in message
 
 
 def test_a_checkpoint_of_another_model_names_its_differences(tmp_path):

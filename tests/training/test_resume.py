@@ -242,12 +242,16 @@ def test_checkpoints_load_weights_only(tmp_path):
         io.load_checkpoint(path, weights_only=False)
 
 
+# named as Hydra names run folders: the overrides, whose = and , the printed command quotes
+RUN = "run_data=moons,trainer.max_epochs=12"
+
+
 def test_sigterm_to_the_cli_and_resume_with_the_printed_command(tmp_path):
     # 30 steps per epoch, 12 epochs; the signal comes once the first epoch has ended
     args = ["data=moons", "data.n_samples=400", "data.batch_size=8", "trainer.max_epochs=12",
             "callbacks=none", "~logger", "++trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false", "print_config=false",
-            "hydra.run.dir=run"]  # fmt: skip
+            f"hydra.run.dir='{RUN}'"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
 
@@ -258,7 +262,7 @@ def test_sigterm_to_the_cli_and_resume_with_the_printed_command(tmp_path):
 
     reference = cli(tmp_path / "reference")
     victim = cli(tmp_path / "victim", "+callbacks.epochs._target_=" + f"{__name__}.EpochFile")
-    marker = tmp_path / "victim" / "run" / "epoch"
+    marker = tmp_path / "victim" / RUN / "epoch"
     deadline = time.time() + 240
     while not marker.exists() and victim.poll() is None and time.time() < deadline:
         time.sleep(0.1)
@@ -268,7 +272,7 @@ def test_sigterm_to_the_cli_and_resume_with_the_printed_command(tmp_path):
     line = stderr.strip().splitlines()[-1]
     assert line.startswith("dlnotes-train: Interrupted (SIGTERM)") and "Traceback" not in stderr
     command = line.split("continue with: ")[1]
-    stopped = json.loads((tmp_path / "victim" / "run" / "metrics.json").read_text())
+    stopped = json.loads((tmp_path / "victim" / RUN / "metrics.json").read_text())
     assert stopped["status"] == "interrupted" and 30 <= stopped["steps"] < 12 * 30
     assert command == stopped["resume_command"]
 
@@ -282,8 +286,8 @@ def test_sigterm_to_the_cli_and_resume_with_the_printed_command(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert reference.wait(timeout=300) == 0
-    final = json.loads((tmp_path / "victim" / "run" / "metrics.json").read_text())
-    expected = json.loads((tmp_path / "reference" / "run" / "metrics.json").read_text())
+    final = json.loads((tmp_path / "victim" / RUN / "metrics.json").read_text())
+    expected = json.loads((tmp_path / "reference" / RUN / "metrics.json").read_text())
     assert final["status"] == "ok" and final["steps"] == expected["steps"] == 12 * 30
     assert {k: final[k] for k in NUMBERS} == {k: expected[k] for k in NUMBERS}
 

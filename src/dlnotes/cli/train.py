@@ -221,7 +221,11 @@ def _hydra_message(err: BaseException) -> str | None:
         )
     if isinstance(err, OverrideParseException):
         why = sentence(str(err)).rstrip(".")
-        return f"An override could not be parsed ({why}); check its brackets and quotes."
+        what = f"The override {err.override}" if getattr(err, "override", None) else "An override"
+        return (
+            f"{what} could not be parsed ({why}); check its brackets, and quote a value "
+            f"that holds = or , (as a run folder's name does): \"key='value'\"."
+        )
     if isinstance(err, HydraException) and not isinstance(err, InstantiationException):
         return sentence(str(err))
     return None

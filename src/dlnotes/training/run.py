@@ -8,7 +8,6 @@ the model built from ``cfg.model``; ``cfg.init`` initializes it; ``cfg.optimizer
 
 from __future__ import annotations
 
-import shlex
 import time
 import traceback
 from pathlib import Path
@@ -31,6 +30,7 @@ from dlnotes.data import InMemoryDataModule
 from dlnotes.models import Model
 from dlnotes.training.batches import check_batch_norm_batches
 from dlnotes.training.checkpoint_io import AtomicCheckpointIO, check_loadable
+from dlnotes.training.commands import override, shell_join, shell_word
 from dlnotes.training.distributed import check_accelerator, check_ddp_launch, hydra_multirun
 from dlnotes.training.held_out import plan
 from dlnotes.training.interrupt import Interruption, RunInterrupted
@@ -171,7 +171,8 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     if not last.is_file():
         others = sorted((run_dir / "checkpoints").glob("*.ckpt"))
         fix = (
-            f"start from one of its other checkpoints with ckpt_path={others[-1]}"
+            "start from one of its other checkpoints with "
+            + shell_word(override("ckpt_path", others[-1]))
             if others
             else "continue a run in its own folder with dlnotes-train <its overrides> "
             "resume=true hydra.run.dir=<run folder>"
@@ -184,7 +185,7 @@ def resume_command(run_dir: Path, overrides: list[str]) -> str:
     """The command that continues the run in ``run_dir`` with the same overrides."""
     own = ("resume=", "ckpt_path=", "hydra.run.dir=")
     keep = [o for o in overrides if not o.lstrip("+~").startswith(own)]
-    return shlex.join(["dlnotes-train", *keep, "resume=true", f"hydra.run.dir={run_dir}"])
+    return shell_join(["dlnotes-train", *keep, "resume=true", override("hydra.run.dir", run_dir)])
 
 
 def build_checked(
