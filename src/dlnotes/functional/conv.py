@@ -25,6 +25,8 @@ The backward is the notes' "the gradient of a convolution is itself a convolutio
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
@@ -69,18 +71,7 @@ class Conv2d(torch.autograd.Function):
         # dW first: its temporaries (A and dZ with samples as channels) are freed before
         # dA is allocated, so the two never add up in memory
         if ctx.needs_input_grad[1]:
-            # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
-            #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s).
-            # The Σ over samples i in two halves of the batch: the convolution copies its
-            # transposed operands, and half-batch copies take half the memory
-            dW_t = None
-            for A_i, dZ_i in zip(A.chunk(2), dZ.chunk(2)):
-                part = F.conv2d(
-                    A_i.transpose(0, 1), dZ_i.transpose(0, 1), None, 1, (ph, pw), (sh, sw)
-                )
-                dW_t = part if dW_t is None else dW_t.add_(part)
-            # the last (H + 2p − kh) mod s rows/columns were never read: crop to (kh, kw)
-            dW = dW_t[:, :, :kh, :kw].transpose(0, 1).contiguous()
+            dW = _conv2d_weight_grad(A, dZ, (kh, kw), (sh, sw), (ph, pw))
         if ctx.needs_input_grad[0]:
             dA = _conv2d_input_grad(dZ, W, (H, Wd), (sh, sw), (ph, pw), (H_out, W_out))
             dA = dA.contiguous(memory_format=_memory_format(A))
@@ -88,6 +79,38 @@ class Conv2d(torch.autograd.Function):
             # db[o] = Σ_{i,y,x} dZ[i, o, y, x]
             db = dZ.sum((0, 2, 3))
         return dA, dW, db, None, None
+
+
+def _conv2d_weight_grad(
+    A: torch.Tensor,
+    dZ: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> torch.Tensor:
+    """dW = correlation of the padded A with the dilated dZ, samples as channels.
+
+    A: (m, C, H, W), dZ: (m, O, H_out, W_out) → dW: (O, C, kh, kw).
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    dtype, region = A.dtype, contextlib.nullcontext()
+    if dtype == torch.bfloat16 and A.device.type == "cpu":
+        # oneDNN's bfloat16 convolution on CPUs with AMX (torch 2.15: oneDNN 3.13) gets
+        # sums over kernels as large as dZ wrong (tests/functional/test_conv.py): this
+        # product runs in float32 there, outside autocast, rounded to bfloat16 at the end
+        A, dZ, region = A.float(), dZ.float(), torch.autocast("cpu", enabled=False)
+    dW_t = None
+    with region:
+        # dW[o, c, u, v] = Σ_{i,y,x} dZ[i, o, y, x] A_pad[i, c, s·y + u, s·x + v]
+        #   (a convolution of A_pad with dZ, samples as channels, dZ dilated by s).
+        # The Σ over samples i in two halves of the batch: the convolution copies its
+        # transposed operands, and half-batch copies take half the memory
+        for A_i, dZ_i in zip(A.chunk(2), dZ.chunk(2)):
+            part = F.conv2d(A_i.transpose(0, 1), dZ_i.transpose(0, 1), None, 1, (ph, pw), (sh, sw))
+            dW_t = part if dW_t is None else dW_t.add_(part)
+    assert dW_t is not None
+    # the last (H + 2p − kh) mod s rows/columns were never read: crop to (kh, kw)
+    return dW_t[:, :, :kh, :kw].transpose(0, 1).to(dtype).contiguous()
 
 
 def _conv2d_input_grad(
