@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
+from dlnotes.cli import sweep
+
 # overrides that say how a run is watched, not what it computes, stay out of its name
 QUIET_PREFIXES = ("callbacks", "logger", "hydra", "print_config", "trainer.log_every_n_steps")
 
@@ -115,7 +117,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     # heavy imports after Hydra parsed the CLI
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from dlnotes.training.metrics_file import failure_record, write_json
+    from dlnotes.training.interrupt import RunInterrupted
+    from dlnotes.training.metrics_file import failure_record, not_started_record, write_json
     from dlnotes.training.run import RunFailed, train
     from dlnotes.training.validate import ConfigError, check_config
 
@@ -125,13 +128,29 @@ def hydra_main(cfg: DictConfig) -> float | None:
     run_dir = Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     choices = dict(hc.runtime.choices)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun and sweep.requested():  # Ctrl-C came before this job started
+        write_json(run_dir / "metrics.json", not_started_record(overrides))
+        console.print(f"Job {hc.job.num} not started: the sweep was interrupted.")
+        return None
+    if multirun and cfg.get("resume") and (done := sweep.finished(run_dir)):
+        console.print(f"Job {hc.job.num} had ended ({done['status']}); kept as it is.")
+        return _optimized(done, cfg)
     try:
-        if cfg.get("print_config"):
-            check_config(cfg, choices, overrides)  # a config that cannot run is not printed
-            console.print(Syntax(OmegaConf.to_yaml(cfg, resolve=True), "yaml", theme="ansi_dark"))
-        result = train(cfg, run_dir, overrides, choices)
+        with sweep.job():
+            if cfg.get("print_config"):
+                check_config(cfg, choices, overrides)  # a config that cannot run: not printed
+                yaml_text = OmegaConf.to_yaml(cfg, resolve=True)
+                console.print(Syntax(yaml_text, "yaml", theme="ansi_dark"))
+            result = train(cfg, run_dir, overrides, choices)
+    except RunInterrupted as err:
+        if not multirun:
+            raise
+        sweep.request()  # metrics.json has the record; the jobs to come are skipped
+        console.print(f"[bold yellow]Job {hc.job.num}[/]: {escape(str(err))}", soft_wrap=True)
+        return None
     except (ConfigError, RunFailed) as err:
-        if hc.mode != RunMode.MULTIRUN or cfg.get("on_error", "continue") == "raise":
+        if not multirun or cfg.get("on_error", "continue") == "raise":
             raise stop(err, 2 if isinstance(err, ConfigError) else 1) from err
         if isinstance(err, ConfigError):  # RunFailed wrote its metrics.json already
             write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
@@ -146,10 +165,15 @@ def hydra_main(cfg: DictConfig) -> float | None:
         console.print(done, soft_wrap=True)
         console.print(f"Watch it with: tensorboard --logdir {run_dir}", soft_wrap=True)
     code = int(cfg.get("diverged_exit_code") or 0)
-    if result.get("diverged") and code and hc.mode != RunMode.MULTIRUN:
+    if result.get("diverged") and code and not multirun:
         step = result.get("diverged_step")
         raise Stop(f"the training loss diverged at step {step}; metrics.json records it.", code)
-    metric = result.get(cfg.optimized_metric)
+    return _optimized(result, cfg)
+
+
+def _optimized(record: Mapping, cfg: DictConfig) -> float | None:
+    """The metric a run's record gives Hydra's sweeper (``optimized_metric``)."""
+    metric = record.get(cfg.optimized_metric)
     return float(metric) if metric is not None else None
 
 
@@ -247,6 +271,14 @@ def main() -> None:
     try:
         sys.argv[1:] = null_groups(sys.argv[1:])
         hydra_main()
+        if sweep.requested():  # a local sweep that Ctrl-C stopped (see cli/sweep.py)
+            command = sweep.continue_command(sys.argv[1:])
+            print(
+                "dlnotes-train: the sweep was interrupted; each job's metrics.json says how "
+                f"it ended (dlnotes-report shows them all); continue it with: {command}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
     except Stop as err:
         print(f"dlnotes-train: {err.message}", file=sys.stderr)
         sys.exit(err.code)
@@ -269,6 +301,7 @@ def main() -> None:
         )
         sys.exit(getattr(err, "exit_code", 2 if isinstance(err, ConfigError) or composition else 1))
     finally:
+        sweep.disarm()
         if not full:
             os.environ.pop("HYDRA_FULL_ERROR", None)
 

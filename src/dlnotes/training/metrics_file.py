@@ -57,6 +57,24 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def not_started_record(overrides: list[str] | None = None) -> dict[str, Any]:
+    """metrics.json of a sweep job that an interruption of the sweep kept from starting:
+    interrupted at step 0, with nothing to continue from (run it again)."""
+    return {
+        "status": "interrupted",
+        "interrupted": True,
+        "not_started": True,
+        "signal": "SIGINT",
+        "epochs": 0,
+        "steps": 0,
+        "seconds": 0.0,
+        "diverged": False,
+        "checkpoint": None,
+        "resume_command": None,
+        "overrides": list(overrides or []),
+    }
+
+
 def failure_record(error: str, overrides: list[str] | None = None, **facts: Any) -> dict[str, Any]:
     """metrics.json of a run that failed: ``status: failed``, the one-sentence ``error``,
     the overrides and whatever else is known (epochs, steps, ...)."""

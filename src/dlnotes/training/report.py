@@ -261,14 +261,16 @@ def _failure(folder: Path, metrics: dict[str, Any] | None, why: str) -> str | No
 
 
 def job_status(folder: Path, metrics: dict[str, Any] | None, why: str) -> tuple[str, str]:
-    """``("ok" | "diverged (step N)" | "interrupted (step N)" | "failed", error text)`` of
-    one job (an interrupted job can be resumed); the error text of
+    """``("ok" | "diverged (step N)" | "interrupted (step N)" | "interrupted (not started)"
+    | "failed", error text)`` of one job (an interrupted job can be resumed); the error text of
     a failed job ends with the last line of its log naming an error, if any."""
     reason = _failure(folder, metrics, why)
     if reason is not None:
         line = last_error_line(folder)
         return "failed", f"{reason}; {line}" if line and line != reason else reason
     assert metrics is not None
+    if metrics.get("not_started"):  # an interrupted sweep's job that never began
+        return "interrupted (not started)", ""
     if metrics.get("interrupted") or metrics.get("status") == "interrupted":
         return f"interrupted (step {metrics.get('steps')})", ""
     if metrics.get("diverged"):

@@ -8,6 +8,7 @@ the model built from ``cfg.model``; ``cfg.init`` initializes it; ``cfg.optimizer
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from pathlib import Path
@@ -43,6 +44,8 @@ from dlnotes.training.validate import (
     model_data_mismatch,
     sentence,
 )
+
+log = logging.getLogger(__name__)
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> Model:
@@ -162,12 +165,18 @@ def _cause(err: BaseException) -> BaseException:
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     """The checkpoint the run continues from: ``ckpt_path``, or with ``resume=true``
-    ``<run_dir>/checkpoints/last.ckpt`` (a ConfigError when there is none)."""
+    ``<run_dir>/checkpoints/last.ckpt`` (a ConfigError when there is none, except in a
+    continued sweep, whose jobs without one start afresh)."""
     if cfg.get("ckpt_path"):
         return str(Path(str(cfg.ckpt_path)).expanduser())
     if not cfg.get("resume"):
         return None
     last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file() and hydra_multirun():
+        log.info(
+            "resume=true: %s holds no checkpoint; this job of the sweep starts afresh", run_dir
+        )
+        return None
     if not last.is_file():
         others = sorted((run_dir / "checkpoints").glob("*.ckpt"))
         fix = (
