@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import dlnotes.functional.conv as conv_module
 from dlnotes.functional.conv import conv2d
 from tests.compare import TOL, assert_matches_twin, gradcheck
 
@@ -110,6 +111,15 @@ def test_float32_lenet_shapes():
             torch.autograd.grad(Z, (A, W, b), dZ), torch.autograd.grad(Z_ref, (A, W, b), dZ)
         ):
             torch.testing.assert_close(g, g_ref, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_either_layout_of_the_input_gradient(monkeypatch, channels_last):
+    """dA's convolution runs on a channels-last dZ on some CPUs and not on others (the
+    faster layout there): the same values either way."""
+    monkeypatch.setattr(conv_module, "CHANNELS_LAST_DA", channels_last)
+    _assert_matches_torch((2, 3, 8, 8), (4, 3, 3, 3), True, 2, 0)
+    _assert_matches_torch((2, 6, 14, 14), (16, 6, 5, 5), True, 1, 1)
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,11 @@ from torch.autograd.function import FunctionCtx
 
 from dlnotes.functional._common import autocast_backward, autocast_forward, first_order, pair
 
+CHANNELS_LAST_DA = torch.backends.cpu.get_cpu_capability() != "AVX512"
+"""Whether dA's convolution runs on a channels-last copy of dZ on the CPU. At LeNet's
+channel counts oneDNN's AVX2 kernels are ~3.5× faster on channels-last tensors, and its
+AVX-512 kernels ~1.7× faster on the plain layout (BENCHMARKS.md)."""
+
 
 class Conv2d(torch.autograd.Function):
     """Z = W * A + b (cross-correlation, stride s, zero padding p) with a hand-written backward."""
@@ -135,9 +140,8 @@ def _conv2d_input_grad(
         dZ_d[:, :, ::sh, ::sw] = dZ
     else:
         dZ_d = dZ
-    if dZ_d.device.type == "cpu":
-        # layout only: oneDNN's CPU convolution is much faster on channels-last tensors
-        # when the channel counts are small (LeNet sizes); the values are the same
+    if dZ_d.device.type == "cpu" and CHANNELS_LAST_DA:
+        # layout only (the values are the same), see CHANNELS_LAST_DA
         dZ_d = dZ_d.contiguous(memory_format=torch.channels_last)
     # a full convolution pads by k − 1; cropping p keeps the rows of A (not of A_pad),
     # the extra r rows at the bottom/right are the never-read rows (their gradient is 0).
