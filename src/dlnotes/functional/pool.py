@@ -55,8 +55,10 @@ def _first_max(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     win: (..., kh, kw) → Z: (...), t*: (...) the row-major position u·kw + v of the first
     maximum, as a float of win's dtype. One pass per kernel offset, at the size of the
     output, and in place: the extra memory is three output-sized buffers. The comparison
-    is written straight into a float buffer: on CPU a boolean mask plus a select
-    (``torch.where``, ``masked_fill_``) costs several times as much.
+    is written into a float buffer that holds a contiguous copy of the window's entries:
+    on CPU a boolean mask plus a select (``torch.where``, ``masked_fill_``) costs several
+    times as much, and so (~10×) does a comparison that reads the strided view itself
+    and writes floats.
     """
     kh, kw = win.shape[-2:]
     Z = win[..., 0, 0].clone(memory_format=torch.contiguous_format)
@@ -65,7 +67,7 @@ def _first_max(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         S = win[..., t // kw, t % kw]
         # 1 where S beats the maximum so far, 0 elsewhere: strictly greater, so that on
         # a tie the earlier position keeps it
-        torch.gt(S, Z, out=later)
+        later.copy_(S).gt_(Z)
         # t* ← t there: positions only grow, so the last strictly better one is the largest
         torch.maximum(t_star, later.mul_(t), out=t_star)
         torch.maximum(Z, S, out=Z)
