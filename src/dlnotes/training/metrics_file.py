@@ -59,7 +59,7 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
 
 def not_started_record(overrides: list[str] | None = None) -> dict[str, Any]:
     """metrics.json of a sweep job that an interruption of the sweep kept from starting:
-    interrupted at step 0, with nothing to continue from (run it again)."""
+    interrupted at step 0, with no checkpoint (the continued sweep starts it afresh)."""
     return {
         "status": "interrupted",
         "interrupted": True,
