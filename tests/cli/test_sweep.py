@@ -27,10 +27,12 @@ EPOCHS = 300  # 3 steps each: a few seconds a job, the Ctrl-C comes after the fi
 RUN = ["data=moons", f"trainer.max_epochs={EPOCHS}", "callbacks=none", "~logger",
        f"+callbacks.epochs._target_={EpochFile.__module__}.EpochFile", "print_config=false",
        "++trainer.enable_progress_bar=false"]  # fmt: skip
-SWEEP = ["-m", "model.hidden=2,4,8", *RUN]
-LAUNCHERS = {
-    "basic": ([], 1),  # (overrides, jobs running at the Ctrl-C)
-    "joblib": (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2),
+LAUNCHERS = {  # (overrides, jobs, jobs running at the Ctrl-C, steps an epoch)
+    "basic": ([], 3, 1, 3),
+    "joblib": (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 3, 2, 3),
+    # each job a two-process DDP run in a child process (cli/ddp_job.py), which gets the
+    # Ctrl-C from the job; each process reads half of the 180 training samples
+    "ddp": (["trainer=ddp_cpu"], 2, 1, 2),
 }
 
 
@@ -51,10 +53,13 @@ def _records(folder: Path) -> dict[str, dict]:
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_ctrl_c_stops_a_sweep_and_its_command_continues_it(tmp_path, launcher):
-    extra, running = LAUNCHERS[launcher]
+    extra, jobs, running, steps = LAUNCHERS[launcher]
+    names = [str(job) for job in range(jobs)]
+    hidden = ",".join(str(2 ** (job + 1)) for job in range(jobs))
     folder = tmp_path / "sweep"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dlnotes", *SWEEP, *extra, f"hydra.sweep.dir={folder}"],
+        [sys.executable, "-m", "dlnotes", "-m", f"model.hidden={hidden}", *RUN, *extra,
+         f"hydra.sweep.dir={folder}"],
         cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.time() + 200
@@ -66,14 +71,16 @@ def test_ctrl_c_stops_a_sweep_and_its_command_continues_it(tmp_path, launcher):
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr and "the sweep was interrupted" in stderr
     records = _records(folder)
-    assert sorted(records) == ["0", "1", "2"]
+    assert sorted(records) == names
     for job, record in records.items():
         assert record["status"] == "interrupted"
         if int(job) < running:  # stopped after its batch, with a checkpoint to continue
-            assert 0 < record["steps"] < 3 * EPOCHS and Path(record["checkpoint"]).is_file()
+            assert 0 < record["steps"] < steps * EPOCHS and Path(record["checkpoint"]).is_file()
             assert "resume=true" in record["resume_command"]
         else:
             assert record["not_started"] and record["steps"] == 0
+    if launcher == "ddp":  # Lightning ran the job's own command for rank 1
+        assert len(list(folder.glob("0_*/train_ddp_process_1.log"))) == 1
     statuses = [job.status for job in load_jobs(folder, curves=False)]
     assert statuses.count("interrupted (not started)") == len(records) - running
     assert sum(status.startswith("interrupted (step ") for status in statuses) == running
@@ -84,8 +91,8 @@ def test_ctrl_c_stops_a_sweep_and_its_command_continues_it(tmp_path, launcher):
     done = _dlnotes(command[1:], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     finished = _records(folder)
-    assert sorted(finished) == ["0", "1", "2"]
-    assert all(r["status"] == "ok" and r["steps"] == 3 * EPOCHS for r in finished.values())
+    assert sorted(finished) == names
+    assert all(r["status"] == "ok" and r["steps"] == steps * EPOCHS for r in finished.values())
     if launcher != "basic":  # what follows does not depend on the launcher
         return
     # job 0, resumed mid-run, ends as an uninterrupted run does

@@ -20,11 +20,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from dlnotes.training.distributed import (
     check_ddp_launch,
     processes_started_outside,
     relaunches_command,
+    runs_apart,
 )
 from dlnotes.training.interrupt import Interruption
 from dlnotes.training.run import train
@@ -115,21 +117,63 @@ def no_cluster_runner(monkeypatch):
     return monkeypatch
 
 
-def test_ddp_under_a_sweep_is_refused_with_a_sentence(tmp_path, no_cluster_runner):
+def test_a_ddp_job_of_a_local_sweep_runs_apart_and_more_nodes_are_refused(
+    tmp_path, no_cluster_runner
+):
     cfg = compose_config(["trainer=ddp_cpu"], tmp_path)
-    assert relaunches_command(cfg.trainer)
-    assert not processes_started_outside()
-    with pytest.raises(ConfigError, match="without -m, or sweep on a cluster"):
-        check_ddp_launch(cfg, multirun=True)
-    check_ddp_launch(cfg, multirun=False)  # a single run is fine
+    assert relaunches_command(cfg.trainer) and not processes_started_outside()
+    assert runs_apart(cfg.trainer)  # a single run of its own (cli/ddp_job.py)
+    check_ddp_launch(cfg, multirun=True)
+    check_ddp_launch(cfg, multirun=False)
     single = compose_config([], tmp_path)
-    assert not relaunches_command(single.trainer)
+    assert not relaunches_command(single.trainer) and not runs_apart(single.trainer)
     # strategy "auto" picks the same DDP for more than one device
-    two = compose_config(["trainer.devices=2"], tmp_path)
-    with pytest.raises(ConfigError, match=r"trainer\.devices/num_nodes above 1"):
-        check_ddp_launch(two, multirun=True)
+    assert runs_apart(compose_config(["trainer.devices=2"], tmp_path).trainer)
+    # the other nodes' processes cannot be started from here
+    nodes = compose_config(["trainer=ddp_cpu", "+trainer.num_nodes=2"], tmp_path)
+    with pytest.raises(ConfigError, match=r"trainer\.num_nodes=2 needs processes on 2 machines"):
+        check_ddp_launch(nodes, multirun=True)
+    check_ddp_launch(nodes, multirun=False)  # the same command on every node, by hand
     spawn = compose_config(["trainer=ddp_cpu", "+trainer.strategy.start_method=spawn"], tmp_path)
     assert not relaunches_command(spawn.trainer)
+    with pytest.raises(ConfigError, match="spawned processes"):
+        check_ddp_launch(spawn, multirun=False)
+
+
+def _launcher(target: str, **settings) -> dict:
+    return {"_target_": target, **settings}
+
+
+BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+def test_the_child_of_a_ddp_job_runs_the_job_alone_in_its_folder(tmp_path, monkeypatch):
+    from dlnotes.cli import ddp_job
+    from dlnotes.training import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    job = ["trainer=ddp_cpu", "model.hidden=4", "print_config=true", "resume=true",
+           "threads=auto"]  # fmt: skip
+    run_dir = tmp_path / "0_model.hidden=4,trainer=ddp_cpu"
+    cfg = compose_config(job, run_dir)
+    args = ddp_job.command(cfg, run_dir, job, _launcher(BASIC))
+    assert args[:3] == [sys.executable, "-m", "dlnotes"]
+    # a single run in the job's folder (its name quoted for Hydra), printing no config;
+    # without a checkpoint there, the job of a continued sweep starts afresh
+    assert args[3:] == ["trainer=ddp_cpu", "model.hidden=4", "threads=auto",
+                        f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null",
+                        "print_config=false", "resume=false"]  # fmt: skip
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").touch()
+    assert ddp_job.command(cfg, run_dir, job, _launcher(BASIC))[-1] == "resume=true"
+    # two joblib workers of two processes each share 8 cores: 2 threads a process, which
+    # the child, seeing only its own 2 processes (4 threads each), is told
+    joblib = _launcher(JOBLIB, n_jobs=2)
+    assert ddp_job.command(cfg, run_dir, job, joblib)[-1] == "threads=2"
+    assert "threads=auto" not in ddp_job.command(cfg, run_dir, job, joblib)
+    fixed = compose_config([*job, "threads=3"], run_dir)
+    assert "threads=3" in ddp_job.command(fixed, run_dir, [*job, "threads=3"], joblib)
 
 
 @pytest.mark.parametrize(
@@ -146,11 +190,13 @@ def test_ddp_sweep_jobs_run_where_a_cluster_runner_started_the_processes(
     for name, value in runner.items():
         no_cluster_runner.setenv(name, value)
     assert processes_started_outside()  # Lightning launches no process: nothing relaunched
-    check_ddp_launch(compose_config(["trainer=ddp_cpu"], tmp_path), multirun=True)
+    cfg = compose_config(["trainer=ddp_cpu"], tmp_path)
+    assert not runs_apart(cfg.trainer)  # the job trains in the sweep's process
+    check_ddp_launch(cfg, multirun=True)
 
 
 def test_an_interactive_slurm_shell_is_no_runner(no_cluster_runner):
-    # `srun --pty bash`: Lightning starts the processes itself, so a sweep would relaunch
+    # `srun --pty bash`: Lightning starts the processes itself, so a sweep job runs apart
     no_cluster_runner.setenv("SLURM_NTASKS", "1")
     no_cluster_runner.setenv("SLURM_JOB_NAME", "bash")
     assert not processes_started_outside()
@@ -258,3 +304,23 @@ def test_ddp_processes_besides_rank_0_leave_ctrl_c_to_rank_0_until_the_fit(
     finally:
         signal.signal(signal.SIGINT, handler)
     assert (seen == [signal.SIG_IGN]) is ignored
+
+
+def test_a_ddp_job_of_a_sweep_that_cannot_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """The child's error (found when it reads the data) reaches the job through
+    metrics.json: one sentence, said once, and the next job runs."""
+    from tests.cli.conftest import run_cli
+
+    folder = tmp_path / "sweep"
+    args = ["-m", "trainer=ddp_cpu", "data=mnist", f"data.root={tmp_path / 'none'}",
+            "model.hidden=2,4", "print_config=false", f"hydra.sweep.dir={folder}"]  # fmt: skip
+    proc = run_cli(args, tmp_path, PYTHONWARNINGS="ignore")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*/metrics.json"))]
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all("data.root=" in r["error"] and "does not exist" in r["error"] for r in records)
+    # the job's own overrides (as the sweep recorded them), not the child's
+    (job,) = folder.glob("0_*")
+    assert records[0]["overrides"] == OmegaConf.load(job / ".hydra" / "overrides.yaml")
+    assert proc.stderr.count("does not exist") == 2  # once a job, by the job
+    assert proc.stderr.count("The sweep goes on") == 2 and "Traceback" not in proc.stderr

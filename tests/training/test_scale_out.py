@@ -130,3 +130,19 @@ def test_gpu_run_trains_on_cuda(tmp_path):
     result = train(compose_config(overrides, tmp_path), tmp_path, overrides)
     assert result["status"] == "ok" and result["steps"] == 3
     assert result["train_loss"] is not None and result["test_loss"] is not None
+
+
+def test_a_single_run_of_a_demo_does_not_count_the_sweeps_workers(tmp_path, four_cores):
+    """A demo's config picks the joblib launcher for its sweep; run once (no -m), it trains
+    alone and keeps PyTorch's default, and only its sweep's jobs share the cores."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    cfg = compose_config(["experiment=optimizer", "threads=auto"], tmp_path)
+    assert "Joblib" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.n_jobs == 2
+    assert threads.hydra_launcher() is None
+    assert threads.resolve_threads(cfg, threads.hydra_launcher()) is None
+    OmegaConf.set_readonly(cfg.hydra, False)  # HydraConfig made it read-only
+    cfg.hydra.mode = RunMode.MULTIRUN
+    HydraConfig.instance().set_config(cfg)
+    assert threads.resolve_threads(cfg, threads.hydra_launcher()) == 2

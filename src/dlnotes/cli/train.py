@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from dlnotes.cli import sweep
+from dlnotes.cli import ddp_job, sweep
 
 # overrides that say how a run is watched, not what it computes, stay out of its name
 QUIET_PREFIXES = ("callbacks", "logger", "hydra", "print_config", "trainer.log_every_n_steps")
@@ -117,6 +117,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     # heavy imports after Hydra parsed the CLI
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+    from dlnotes.training.distributed import runs_apart
     from dlnotes.training.interrupt import RunInterrupted
     from dlnotes.training.metrics_file import failure_record, not_started_record, write_json
     from dlnotes.training.run import RunFailed, train
@@ -129,6 +130,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     overrides = list(hc.overrides.task)
     choices = dict(hc.runtime.choices)
     multirun = hc.mode == RunMode.MULTIRUN
+    apart = multirun and runs_apart(cfg.get("trainer") or {})
     if multirun and sweep.requested():  # Ctrl-C came before this job started
         write_json(run_dir / "metrics.json", not_started_record(overrides))
         console.print(f"Job {hc.job.num} not started: the sweep was interrupted.")
@@ -142,7 +144,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
                 check_config(cfg, choices, overrides)  # a config that cannot run: not printed
                 yaml_text = OmegaConf.to_yaml(cfg, resolve=True)
                 console.print(Syntax(yaml_text, "yaml", theme="ansi_dark"))
-            result = train(cfg, run_dir, overrides, choices)
+            if apart:  # DDP that would run the sweep's command again: see cli/ddp_job.py
+                result = ddp_job.run(cfg, run_dir, overrides, choices, hc.launcher)
+            else:
+                result = train(cfg, run_dir, overrides, choices)
     except RunInterrupted as err:
         if not multirun:
             raise
@@ -150,6 +155,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
         console.print(f"[bold yellow]Job {hc.job.num}[/]: {escape(str(err))}", soft_wrap=True)
         return None
     except (ConfigError, RunFailed) as err:
+        if isinstance(err, ConfigError) and _job_reports():
+            # the DDP run of a sweep's job: the job reads why from metrics.json
+            write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
         if not multirun or cfg.get("on_error", "continue") == "raise":
             raise stop(err, 2 if isinstance(err, ConfigError) else 1) from err
         if isinstance(err, ConfigError):  # RunFailed wrote its metrics.json already
@@ -159,7 +167,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
             f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.", soft_wrap=True
         )
         return None
-    if getattr(rank_zero_only, "rank", 0) == 0:  # DDP: the processes of ranks > 0 say nothing
+    # DDP: the processes of ranks > 0 say nothing; a job run apart said it in its child
+    if getattr(rank_zero_only, "rank", 0) == 0 and not apart:
         done = f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}"
         # soft_wrap: a long path stays on one line, whole for copying
         console.print(done, soft_wrap=True)
@@ -255,11 +264,22 @@ def _hydra_message(err: BaseException) -> str | None:
     return None
 
 
+def _other_rank() -> bool:
+    """A DDP process of rank > 0: rank 0 says how the run ended."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0
+
+
+def _job_reports() -> bool:
+    """Rank 0 of the DDP run of a sweep's job (cli/ddp_job.py): the job says how the run
+    ended, from the metrics.json that this process wrote."""
+    return os.environ.get(ddp_job.ENV_CHILD) == "1" and not _other_rank()
+
+
 def main() -> None:
     """``dlnotes-train``: the Hydra app, with every error as one sentence on stderr and a
     non-zero exit (2 for a config that cannot run, 1 for a failed run, 130/143 after
     Ctrl-C/SIGTERM); ``HYDRA_FULL_ERROR=1`` shows the traceback instead."""
-    if int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+    if _other_rank():
         # a DDP process besides rank 0 (Lightning started it by running this command
         # again): Ctrl-C reaches it too, and would kill it half-started, upon which
         # Lightning kills rank 0 unrecorded. Rank 0 answers Ctrl-C (and stops this one);
@@ -280,14 +300,16 @@ def main() -> None:
             )
             sys.exit(130)
     except Stop as err:
-        print(f"dlnotes-train: {err.message}", file=sys.stderr)
+        if not _job_reports():
+            print(f"dlnotes-train: {err.message}", file=sys.stderr)
         sys.exit(err.code)
     except KeyboardInterrupt as err:
         from dlnotes.training.interrupt import RunInterrupted
 
         if full and not isinstance(err, RunInterrupted):
             raise
-        print(f"dlnotes-train: {err or 'interrupted.'}", file=sys.stderr)
+        if not (_other_rank() or _job_reports()):
+            print(f"dlnotes-train: {err or 'interrupted.'}", file=sys.stderr)
         sys.exit(err.exit_code if isinstance(err, RunInterrupted) else 130)
     except Exception as err:
         if full:

@@ -3,16 +3,18 @@
 ``trainer=ddp_cpu`` uses Lightning's default DDP launcher ("popen"), which starts the
 processes of ranks 1, 2, … by running the same command line again (with
 ``hydra.run.dir`` pointing to the run folder of rank 0, so that all ranks share one
-folder and only rank 0 writes to it). Under ``-m`` that command line is a whole sweep:
-every child would start the sweep again, so :func:`check_ddp_launch` refuses it before
-anything starts. Where a cluster runner has started the processes already (``srun`` in
-a SLURM job of ``hydra/launcher=slurm``, ``torchrun``, LSF, MPI), Lightning launches
-none, and a sweep of DDP jobs is fine.
+folder and only rank 0 writes to it). Under ``-m`` that command line is a whole sweep,
+which every child would start again; so a sweep job on this machine whose trainer
+starts processes that way (:func:`runs_apart`) runs as a single run of its own in a
+child process, whose command line Lightning can run again (``cli/ddp_job.py``). Where
+a cluster runner has started the processes already (``srun`` in a SLURM job of
+``hydra/launcher=slurm``, ``torchrun``, LSF, MPI), Lightning launches none, and the
+job trains in the sweep's process.
 
 The spawning strategies (``ddp_spawn``, ``ddp_fork``, ``ddp_notebook``, a DDPStrategy
-with another ``start_method``) are refused too: a spawned fit hands back only the
-weights and ``callback_metrics`` to the job's process, so its epochs, steps, divergence
-and interruption would be lost from metrics.json.
+with another ``start_method``) are refused: a spawned fit hands back only the weights
+and ``callback_metrics`` to the job's process, so its epochs, steps, divergence and
+interruption would be lost from metrics.json.
 """
 
 from __future__ import annotations
@@ -90,10 +92,16 @@ def processes_started_outside() -> bool:
     return any(env.detect() for env in environments)
 
 
+def runs_apart(trainer: Any) -> bool:
+    """Whether a sweep job with ``trainer`` (the ``cfg.trainer`` section) runs as a single
+    run of its own in a child process: its DDP would start the other processes by running
+    the command again, and no cluster runner has started them."""
+    return relaunches_command(trainer) and not processes_started_outside()
+
+
 def check_ddp_launch(cfg: DictConfig, multirun: bool) -> None:
-    """Raise a :class:`ConfigError` for a sweep job whose DDP trainer would relaunch the
-    command, and with it the sweep. On a cluster whose runner started the processes
-    (``hydra/launcher=slurm`` with ``tasks_per_node`` = devices), DDP jobs sweep fine."""
+    """Raise a :class:`ConfigError` for a trainer whose processes the run cannot start:
+    a spawning strategy, or (in a sweep job on this machine) more than one node."""
     trainer = cfg.get("trainer") or {}
     spawning = spawns(trainer)
     if spawning:
@@ -103,15 +111,13 @@ def check_ddp_launch(cfg: DictConfig, multirun: bool) -> None:
             "epochs and divergence: use trainer=ddp_cpu (strategy ddp; trainer.devices=<n> "
             "for more processes)."
         )
-    relaunches = relaunches_command(trainer)
-    if multirun and relaunches and not processes_started_outside():
+    nodes = trainer.get("num_nodes", 1) or 1
+    if multirun and nodes > 1 and runs_apart(trainer):
         raise ConfigError(
-            "DDP (trainer=ddp_cpu, or trainer.devices/num_nodes above 1) starts its other "
-            "processes by running the command again, which under -m would start the whole "
-            "sweep again: run one DDP configuration "
-            "per dlnotes-train command without -m, or sweep on a cluster "
-            "(hydra/launcher=slurm hydra.launcher.tasks_per_node=<trainer.devices>), "
-            "where srun starts the processes."
+            f"trainer.num_nodes={nodes} needs processes on {nodes} machines, and a sweep "
+            "job can start them only on this one: sweep on a cluster (hydra/launcher=slurm "
+            f"hydra.launcher.nodes={nodes} "
+            "hydra.launcher.tasks_per_node=<trainer.devices>), where srun starts them."
         )
 
 

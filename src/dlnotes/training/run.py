@@ -338,10 +338,18 @@ def _interrupted(
         **facts,
     }
     write_json(run_dir / "metrics.json", record)
-    at = f"Interrupted ({signal_name}) at epoch {progress['epochs']}, step {progress['steps']}"
-    if not last.is_file():
+    return interrupted_error(record)
+
+
+def interrupted_error(record: dict[str, Any]) -> RunInterrupted:
+    """The exception of a run whose metrics.json is ``record`` (``status: interrupted``):
+    where it stopped, and the command that continues it."""
+    signal_name = str(record.get("signal") or "SIGINT")
+    at = f"Interrupted ({signal_name}) at epoch {record.get('epochs')}, step {record.get('steps')}"
+    if not record.get("checkpoint"):
         return RunInterrupted(f"{at}, before any checkpoint was written.", signal_name)
-    return RunInterrupted(f"{at}; checkpoint {last}; continue with: {command}", signal_name)
+    continued = f"checkpoint {record['checkpoint']}; continue with: {record['resume_command']}"
+    return RunInterrupted(f"{at}; {continued}", signal_name)
 
 
 def _fit_and_test(

@@ -51,10 +51,16 @@ def concurrent_processes(cfg: DictConfig, launcher: Any | None) -> int:
     return processes
 
 
-def _hydra_launcher() -> Any | None:
+def hydra_launcher() -> Any | None:
+    """The ``hydra.launcher`` config of the running sweep job (None outside a sweep: a
+    single run of a demo whose config picks the joblib launcher runs alone)."""
+    from dlnotes.training.distributed import hydra_multirun
+
+    if not hydra_multirun():
+        return None
     from hydra.core.hydra_config import HydraConfig
 
-    return HydraConfig.get().launcher if HydraConfig.initialized() else None
+    return HydraConfig.get().launcher
 
 
 def resolve_threads(cfg: DictConfig, launcher: Any | None = None) -> int | None:
@@ -76,7 +82,7 @@ def resolve_threads(cfg: DictConfig, launcher: Any | None = None) -> int | None:
 def set_threads(cfg: DictConfig) -> int:
     """Apply ``cfg.threads`` (reading the Hydra launcher when there is one) and return
     the number of intra-op threads PyTorch now uses."""
-    threads = resolve_threads(cfg, _hydra_launcher())
+    threads = resolve_threads(cfg, hydra_launcher())
     if threads is not None:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
