@@ -12,9 +12,10 @@ for the other ranks. The sweep's process waits for it and reads the job's metric
 which rank 0 writes; the job then ends as any other (ok, diverged, failed, interrupted),
 so the basic and joblib launchers, Ctrl-C and ``resume=true`` work as for one-process jobs.
 
-The child runs in a session of its own: a Ctrl-C (or SIGTERM) for the sweep reaches the
-child's processes once, forwarded by the job, and they stop after their batch as a DDP
-run does. Under the joblib launcher, ``threads=auto`` is resolved by the job (the cores
+The child runs in a session of its own (where the job runs in its process's main
+thread, as the basic and joblib launchers run it): a Ctrl-C (or SIGTERM) for the sweep
+reaches the child's processes once, forwarded by the job, and they stop after their
+batch as a DDP run does. Under the joblib launcher, ``threads=auto`` is resolved by the job (the cores
 shared out among the workers and their ranks) and handed to the child.
 """
 
@@ -26,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,8 +103,11 @@ def run(
         env.pop("HYDRA_FULL_ERROR", None)
     metrics = run_dir / "metrics.json"
     metrics.unlink(missing_ok=True)  # a record of an earlier try of this job
-    child = subprocess.Popen(args, cwd=get_original_cwd(), env=env, start_new_session=True)
-    with _forwarding_signals(child):
+    # signals are the main thread's: elsewhere (a launcher's thread) the child stays in
+    # this process's group, where the terminal's Ctrl-C reaches it directly
+    forwarding = threading.current_thread() is threading.main_thread()
+    child = subprocess.Popen(args, cwd=get_original_cwd(), env=env, start_new_session=forwarding)
+    with _forwarding_signals(child) if forwarding else contextlib.nullcontext():
         code = child.wait()
     try:
         record = json.loads(metrics.read_text())
@@ -133,12 +138,13 @@ def _forwarding_signals(child: subprocess.Popen) -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signum)
 
-    previous: dict[int, Any] = {}
-    with contextlib.suppress(ValueError):  # not the main thread: signals are not ours
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, forward)
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop a run (Ctrl-C and SIGTERM), passed on to the child."""
