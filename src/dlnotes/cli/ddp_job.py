@@ -15,8 +15,8 @@ so the basic and joblib launchers, Ctrl-C and ``resume=true`` work as for one-pr
 The child runs in a session of its own (where the job runs in its process's main
 thread, as the basic and joblib launchers run it): a Ctrl-C (or SIGTERM) for the sweep
 reaches the child's processes once, forwarded by the job, and they stop after their
-batch as a DDP run does. Under the joblib launcher, ``threads=auto`` is resolved by the job (the cores
-shared out among the workers and their ranks) and handed to the child.
+batch as a DDP run does. Under the joblib launcher, ``threads=auto`` is resolved by the
+job (the cores shared out among the workers and their ranks) and handed to the child.
 """
 
 from __future__ import annotations
