@@ -103,9 +103,10 @@ def run(
         env.pop("HYDRA_FULL_ERROR", None)
     metrics = run_dir / "metrics.json"
     metrics.unlink(missing_ok=True)  # a record of an earlier try of this job
-    # signals are the main thread's: elsewhere (a launcher's thread) the child stays in
-    # this process's group, where the terminal's Ctrl-C reaches it directly
-    forwarding = threading.current_thread() is threading.main_thread()
+    # signals are the main thread's: elsewhere (a launcher's thread), and where there are
+    # no process groups to send them to (Windows), the child stays in this process's
+    # group, where the terminal's Ctrl-C reaches it directly
+    forwarding = threading.current_thread() is threading.main_thread() and hasattr(os, "killpg")
     child = subprocess.Popen(args, cwd=get_original_cwd(), env=env, start_new_session=forwarding)
     with _forwarding_signals(child) if forwarding else contextlib.nullcontext():
         code = child.wait()
