@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dlnotes.models import DeepMLP
 from dlnotes.training.callbacks import DivergenceMonitor
-from dlnotes.training.task import FOLD_EVERY, EpochSums
+from dlnotes.training.task import FOLD_EVERY, EpochSums, Task
 from tests.training.test_callbacks import fit as callbacks_fit
 
 pytestmark = [
@@ -61,6 +61,34 @@ def test_a_diverged_run_stops_and_its_curve_ends_with_the_finite_batches():
     assert 0 < len(finite) < len(losses.steps)  # the diverged batch is left out
     expected = sum(J * m for J, m in finite) / sum(m for _, m in finite)
     assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(expected, rel=1e-6)
+
+
+class HookNames(L.Callback):
+    """The hook name Lightning has set on the module when the training batch starts."""
+
+    def __init__(self) -> None:
+        self.names: list[str | None] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.names.append(pl_module._current_fx_name)
+
+
+def test_the_hook_name_is_a_plain_attribute_and_modules_still_register():
+    task = Task(DeepMLP(3, hidden=[4], out_features=3), optimizer=torch.optim.SGD)
+    task._current_fx_name = "training_step"  # Lightning's, around every hook call
+    assert task.__dict__["_current_fx_name"] == "training_step"
+    assert "_current_fx_name" not in task._modules and "_current_fx_name" not in task._buffers
+    # every other attribute goes through nn.Module as before
+    task.extra = torch.nn.Linear(2, 2)
+    task.scale = torch.nn.Parameter(torch.ones(1))
+    task.register_buffer("seen", torch.zeros(1))
+    task.seen = torch.ones(1)
+    assert task._modules["extra"] is task.extra and "scale" in dict(task.named_parameters())
+    assert torch.equal(task._buffers["seen"], torch.ones(1)) and "seen" not in task.__dict__
+    # and Lightning reads the name it set: the hook in progress
+    names = HookNames()
+    fit(0.1, [names], epochs=1)
+    assert names.names and set(names.names) == {"on_train_batch_start"}
 
 
 def test_epoch_sums_add_up_every_fold_every_steps_and_when_read():

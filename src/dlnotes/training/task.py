@@ -33,6 +33,8 @@ from dlnotes.models import Model
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 STAGES = ("train", "val", "test")
+HOOK_NAME = "_current_fx_name"
+"""The LightningModule attribute where Lightning keeps the name of the hook it runs."""
 
 
 class Task(L.LightningModule):
@@ -65,6 +67,15 @@ class Task(L.LightningModule):
         self._sums: dict[str, EpochSums] = {}
         # train/* epoch means of the checkpoint a run resumed from (see on_load_checkpoint)
         self.restored_train_means: dict[str, float] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning names the hook it is in (_current_fx_name) before and after every hook
+        # call, ~40 times a training step; for this plain attribute nn.Module's search of
+        # the parameters, buffers and submodules (~2.5 µs a call on a small CPU) is skipped
+        if name == HOOK_NAME:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.model(X)
