@@ -1,7 +1,8 @@
 """Section "lightning": the cost of our framework layer on one model and one data set.
 
 The same deep MLP (784 → 64 → 64 → 10, hand-written backward) is trained for the same
-200 SGD steps on the same in-memory batches (128 samples): by a plain PyTorch loop
+200 SGD steps on the same in-memory batches (128 samples, served by the data loader of
+``dlnotes-train``, one indexing operation a batch): by a plain PyTorch loop
 (zero_grad, cost, backward, step), and by ``Trainer.fit`` of our
 :class:`~dlnotes.training.task.Task` without a logger and with the TensorBoard logger of
 ``dlnotes-train`` (metrics logged every 10 steps). Every side computes the step as the
@@ -37,24 +38,29 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from dlnotes.bench import targets
 from dlnotes.bench.models import MNIST, TINY_IMG
 from dlnotes.bench.timing import time_interleaved
+from dlnotes.data.base import TensorBatchDataset, collate_batch
+from dlnotes.data.loader import ResumableDataLoader
 from dlnotes.models import MODELS, DeepMLP, Model
 from dlnotes.training.callbacks import DivergenceMonitor
 from dlnotes.training.task import Task
 
 
 def _loader(samples: int, shape: tuple[int, ...], classes: int, batch: int) -> DataLoader:
-    """In-memory batches of X: (samples, *shape) and labels in [0, classes)."""
+    """In-memory batches of X: (samples, *shape) and labels in [0, classes), served as
+    dlnotes-train serves its in-memory data: a batch by one indexing operation (a
+    TensorDataset's per-sample lookups and stack would cost more than the step here)."""
     g = torch.Generator().manual_seed(0)
     X, Y = (
         torch.randn(samples, *shape, generator=g),
         torch.randint(classes, (samples,), generator=g),
     )
-    return DataLoader(TensorDataset(X, Y), batch_size=batch, shuffle=False)
+    data = TensorBatchDataset(X, Y)
+    return ResumableDataLoader(data, batch_size=batch, shuffle=False, collate_fn=collate_batch)
 
 
 def plain_loop(model: Model, loader: DataLoader, epochs: int, lr: float) -> float:
