@@ -4,6 +4,8 @@ written. Most cases run in process on the composed config; a handful through the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -281,6 +283,27 @@ def test_null_removes_an_optional_group_and_names_the_options_of_a_needed_one():
     assert null_groups(kept) == kept
     with pytest.raises(ConfigError, match="model=null: every run needs a model; pick one of "):
         null_groups(["model=null"])
+
+
+LOADS_NOTHING_HEAVY = """
+import sys
+from dlnotes.cli.train import main
+sys.argv = ["dlnotes-train", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as stop:
+    print(stop.code, sorted(m for m in ("torch", "lightning") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [["model=lenett"], ["model=null"], ["model.hidden=[4"]])
+def test_a_command_line_hydra_cannot_compose_is_answered_before_torch_loads(args, tmp_path):
+    # a typo in a group option or an override is the most common mistake: its sentence
+    # comes before the seconds PyTorch and Lightning take to import
+    proc = subprocess.run([sys.executable, "-c", LOADS_NOTHING_HEAVY, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.stdout.split("\n")[0] == "2 []", proc.stdout + proc.stderr[-2000:]
+    assert proc.stderr.startswith("dlnotes-train: ")
 
 
 def test_cli_runs_without_experiment_and_logger(tmp_path):

@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 
 from dlnotes.cli import ddp_job, sweep
+from dlnotes.training.errors import ConfigError, did_you_mean, sentence
 
 # overrides that say how a run is watched, not what it computes, stay out of its name
 QUIET_PREFIXES = ("callbacks", "logger", "hydra", "print_config", "trainer.log_every_n_steps")
@@ -74,7 +75,7 @@ def null_groups(args: list[str]) -> list[str]:
 
     Hydra refuses null as a config-group choice; for the groups a run can do without
     (:data:`OPTIONAL_GROUPS`) it means "none", which Hydra spells ``~<group>``. For a
-    group every run needs, a :class:`~dlnotes.training.validate.ConfigError` names its
+    group every run needs, a :class:`~dlnotes.training.errors.ConfigError` names its
     options.
     """
     out = []
@@ -86,8 +87,6 @@ def null_groups(args: list[str]) -> list[str]:
         elif group in OPTIONAL_GROUPS:
             out.append(f"~{group}")
         else:
-            from dlnotes.training.validate import ConfigError
-
             options = sorted(f.stem for f in (CONF / group).glob("*.yaml"))
             raise ConfigError(
                 f"{group}=null: every run needs a {group}; pick one of {', '.join(options)}."
@@ -121,7 +120,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from dlnotes.training.interrupt import RunInterrupted
     from dlnotes.training.metrics_file import failure_record, not_started_record, write_json
     from dlnotes.training.run import RunFailed, train
-    from dlnotes.training.validate import ConfigError, check_config
+    from dlnotes.training.validate import check_config
 
     # created here, not at import: the joblib launcher pickles this function by value
     console = Console(stderr=True)
@@ -210,7 +209,7 @@ def stop(err: Exception, code: int) -> BaseException:
 def _unknown_key(err: ConfigCompositionException) -> str | None:
     """ "optimizer.lrr is not a key of optimizer; did you mean optimizer.lr?" for an
     override of a key the config does not have (None for other composition errors)."""
-    from dlnotes.training.validate import FILLED_IN, did_you_mean, signature
+    from dlnotes.training.validate import FILLED_IN, signature
 
     cause = err.__cause__
     full_key, node = getattr(cause, "full_key", None), getattr(cause, "parent_node", None)
@@ -235,8 +234,6 @@ def _unknown_key(err: ConfigCompositionException) -> str | None:
 
 def _hydra_message(err: BaseException) -> str | None:
     """One sentence for Hydra's composition errors (None for any other error)."""
-    from dlnotes.training.validate import did_you_mean, sentence
-
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, name = str(err.missing_cfg_file).rpartition("/")
         hint = did_you_mean(name, err.options)
@@ -314,8 +311,6 @@ def main() -> None:
     except Exception as err:
         if full:
             raise
-        from dlnotes.training.validate import ConfigError, sentence
-
         message = _hydra_message(err) or sentence(str(err) or type(err).__name__)
         print(f"dlnotes-train: {message}", file=sys.stderr)
         composition = isinstance(err, HydraException) and not isinstance(

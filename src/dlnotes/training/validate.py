@@ -21,7 +21,6 @@ model that cannot take the data) is checked while ``run.py`` builds the run, thr
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import math
@@ -40,14 +39,11 @@ from dlnotes.init import SCHEMES
 from dlnotes.models.base import LOSSES
 from dlnotes.nn._switch import BACKWARDS
 from dlnotes.nn.activation import ACTIVATIONS
+from dlnotes.training.errors import ConfigError, did_you_mean, sentence
 from dlnotes.training.metrics_file import TAGS
 
 ON_ERROR = ("continue", "raise")
 """Values of the root key ``on_error``."""
-
-
-class ConfigError(ValueError):
-    """A config a run cannot start with; the message is one sentence for the user."""
 
 
 # ------------------------------------------------------------------------------ rules
@@ -307,12 +303,6 @@ EXTRA_KEYS: dict[str, tuple[str, ...]] = {"scheduler": ("interval", "monitor")}
 # ----------------------------------------------------------------------- signatures
 
 
-def did_you_mean(word: str, candidates: Sequence[str], prefix: str = "") -> str:
-    """ " (did you mean <prefix><closest>?)" or "" when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {prefix}{close[0]}?)" if close else ""
-
-
 @dataclass(frozen=True)
 class Signature:
     """What a ``_target_`` accepts: keyword names (``open``: any, it takes ``**kwargs``)
@@ -539,12 +529,6 @@ def check_config(
 
 
 # ------------------------------------------------------------------- while building
-
-
-def sentence(text: str) -> str:
-    """One sentence: the first line of ``text``, capital-free as keys are, ending in "."."""
-    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "unknown error")
-    return line if line.endswith((".", "?", "!")) else line + "."
 
 
 def explain(err: BaseException, label: str) -> ConfigError:
