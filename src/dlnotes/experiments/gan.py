@@ -51,7 +51,7 @@ from dlnotes.models import DeepMLP
 from dlnotes.nn import Switchable, set_backward
 from dlnotes.training import plots
 from dlnotes.training.callbacks import tensorboard_logger
-from dlnotes.training.task import OptimizerFactory, SchedulerFactory
+from dlnotes.training.task import OptimizerFactory, PlainHookName, SchedulerFactory
 
 # P(real | x) of the discriminator: white (fake) to purple (real)
 REAL_CMAP = LinearSegmentedColormap.from_list("real", ["#ffffff", "#7b3294"])
@@ -160,7 +160,7 @@ class GAN(Switchable, nn.Module):
 
 
 # ------------------------------------------------------------------------------ task
-class GANTask(L.LightningModule):
+class GANTask(PlainHookName, L.LightningModule):
     """Trains a :class:`GAN` with two optimizers (manual optimization), alternating per
     batch one discriminator step and one generator step.
 

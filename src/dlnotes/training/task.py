@@ -37,7 +37,24 @@ HOOK_NAME = "_current_fx_name"
 """The LightningModule attribute where Lightning keeps the name of the hook it runs."""
 
 
-class Task(L.LightningModule):
+class PlainHookName:
+    """Mixin for a LightningModule: the name of the hook in progress as a plain attribute.
+
+    Lightning sets ``_current_fx_name`` before and after every hook call, ~40 times a
+    training step; nn.Module's ``__setattr__`` first searches the parameters, buffers and
+    submodules for it (~2.5 µs a call on a small CPU). This one attribute is stored
+    directly, as Lightning stores those of its own result objects; every other attribute
+    goes through nn.Module as before.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == HOOK_NAME:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+class Task(PlainHookName, L.LightningModule):
     """Classification, regression and sequence training around ``model``.
 
     optimizer: a factory ``params → Optimizer`` (Hydra ``_partial_`` config).
@@ -67,15 +84,6 @@ class Task(L.LightningModule):
         self._sums: dict[str, EpochSums] = {}
         # train/* epoch means of the checkpoint a run resumed from (see on_load_checkpoint)
         self.restored_train_means: dict[str, float] = {}
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning names the hook it is in (_current_fx_name) before and after every hook
-        # call, ~40 times a training step; for this plain attribute nn.Module's search of
-        # the parameters, buffers and submodules (~2.5 µs a call on a small CPU) is skipped
-        if name == HOOK_NAME:
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.model(X)
