@@ -2,8 +2,8 @@
 them.
 
 Nothing here imports PyTorch or Lightning, so that a command line Hydra cannot compose
-(an option a group does not have, an override it cannot parse) is answered in about a
-second instead of after the seconds those imports take.
+(an option a group does not have, an override it cannot parse) is answered in a fraction
+of a second instead of after the seconds those imports take.
 """
 
 from __future__ import annotations
