@@ -30,23 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-SCHEMES = (
-    "default",
-    "zeros",
-    "constant",
-    "small",
-    "large",
-    "normal",
-    "xavier",
-    "xavier_uniform",
-    "xavier_normal",
-    "he",
-    "he_normal",
-    "he_uniform",
-    "lecun",
-    "lecun_normal",
-    "lecun_uniform",
-)
+from dlnotes.names import SCHEMES
 
 
 def fans(W: torch.Tensor) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from dlnotes.cli.train import _hydra_message, null_groups
 from dlnotes.training.run import train
-from dlnotes.training.validate import ConfigError
+from dlnotes.training.validate import ConfigError, problems, value_problems
 from tests.cli.conftest import compose_config, run_cli
 
 FAST = ["trainer.max_epochs=1", "callbacks=none", "print_config=false"]
@@ -296,10 +296,15 @@ except SystemExit as stop:
 """
 
 
-@pytest.mark.parametrize("args", [["model=lenett"], ["model=null"], ["model.hidden=[4"]])
-def test_a_command_line_hydra_cannot_compose_is_answered_before_torch_loads(args, tmp_path):
-    # a typo in a group option or an override is the most common mistake: its sentence
-    # comes before the seconds PyTorch and Lightning take to import
+@pytest.mark.parametrize(
+    "args",
+    [["model=lenett"], ["model=null"], ["model.hidden=[4"], ["optimizer.lr=-1"],
+     ["model.activation=rellu"], ["model=deep_mlp", "model.dropout=1.5"]],
+)  # fmt: skip
+def test_a_typo_or_a_value_out_of_range_is_answered_before_torch_loads(args, tmp_path):
+    # a typo in a group option or an override, a value out of range or not among the
+    # choices: the most common mistakes get their sentence before the seconds PyTorch and
+    # Lightning take to import
     proc = subprocess.run([sys.executable, "-c", LOADS_NOTHING_HEAVY, *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.stdout.split("\n")[0] == "2 []", proc.stdout + proc.stderr[-2000:]
@@ -316,3 +321,27 @@ def test_cli_runs_without_experiment_and_logger(tmp_path):
     proc = run_cli(["model=null", *FAST], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("dlnotes-train: model=null:")
+
+
+def test_the_early_value_check_says_what_the_full_check_says(tmp_path):
+    """dlnotes-train checks ranges and choices before it imports PyTorch (value_problems),
+    then everything (problems): for every case of the catalogue, the early check finds
+    nothing, or the first problem the full check finds."""
+    paths = files(tmp_path)
+    early_cases = []
+    for case, (overrides, _) in CASES.items():
+        args = [*FAST, *(o.format(**paths) for o in overrides)]
+        try:
+            cfg = compose_config(args, tmp_path / "run")
+        except Exception:  # a composition error: answered before either check
+            continue
+        try:
+            early = value_problems(cfg, args)
+            if early:
+                early_cases.append(case)
+                assert early[0] == problems(cfg, dict(cfg.hydra.runtime.choices), args)[0]
+        finally:
+            GlobalHydra.instance().clear()
+    assert {"lr-negative", "dropout", "seed", "activation", "rnn-activation"} <= set(early_cases)
+    # a key that an override adds is left to the full check, which knows its target
+    assert "barebones" not in early_cases

@@ -3,6 +3,8 @@ arguments (batch_size="full", train_size, label_noise) and the registry."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import lightning
@@ -237,3 +239,15 @@ def test_full_batch_gradient_descent_with_a_trainer(tmp_path) -> None:
     )
     trainer.fit(_LogisticRegression(dm.spec), datamodule=dm)
     assert trainer.global_step == 3  # one step per epoch: the whole training set
+
+
+def test_models_and_config_checks_import_without_lightning() -> None:
+    """dlnotes.data loads a datamodule when it is first used: the models need only
+    DataSpec, and the config's checks neither PyTorch nor Lightning until a target is."""
+    code = (
+        "import sys, dlnotes.training.validate; print(sorted(m for m in ('torch', 'lightning') "
+        "if m in sys.modules)); import dlnotes.models; print('lightning' in sys.modules); "
+        "from dlnotes.data import MoonsDataModule; print('lightning' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["[]", "False", "True"], proc.stderr[-2000:]

@@ -113,14 +113,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     In a sweep (``-m``) a job that cannot run or fails is recorded (metrics.json
     ``status: failed``) and the sweep goes on, unless ``on_error=raise``.
     """
-    # heavy imports after Hydra parsed the CLI
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    from dlnotes.training.distributed import runs_apart
-    from dlnotes.training.interrupt import RunInterrupted
-    from dlnotes.training.metrics_file import failure_record, not_started_record, write_json
-    from dlnotes.training.run import RunFailed, train
-    from dlnotes.training.validate import check_config
+    from dlnotes.training.metrics_file import not_started_record, write_json
+    from dlnotes.training.validate import check_config, check_values
 
     # created here, not at import: the joblib launcher pickles this function by value
     console = Console(stderr=True)
@@ -129,7 +123,6 @@ def hydra_main(cfg: DictConfig) -> float | None:
     overrides = list(hc.overrides.task)
     choices = dict(hc.runtime.choices)
     multirun = hc.mode == RunMode.MULTIRUN
-    apart = multirun and runs_apart(cfg.get("trainer") or {})
     if multirun and sweep.requested():  # Ctrl-C came before this job started
         write_json(run_dir / "metrics.json", not_started_record(overrides))
         console.print(f"Job {hc.job.num} not started: the sweep was interrupted.")
@@ -137,6 +130,18 @@ def hydra_main(cfg: DictConfig) -> float | None:
     if multirun and cfg.get("resume") and (done := sweep.finished(run_dir)):
         console.print(f"Job {hc.job.num} had ended ({done['status']}); kept as it is.")
         return _optimized(done, cfg)
+    try:  # a value out of range or not among the choices, before the seconds of imports
+        check_values(cfg, overrides)
+    except ConfigError as err:
+        return _failed(err, cfg, run_dir, overrides, console)
+    # the heavy imports (PyTorch, Lightning), once the values are known to be good
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from dlnotes.training.distributed import runs_apart
+    from dlnotes.training.interrupt import RunInterrupted
+    from dlnotes.training.run import RunFailed, train
+
+    apart = multirun and runs_apart(cfg.get("trainer") or {})
     try:
         with sweep.job():
             if cfg.get("print_config"):
@@ -154,18 +159,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         console.print(f"[bold yellow]Job {hc.job.num}[/]: {escape(str(err))}", soft_wrap=True)
         return None
     except (ConfigError, RunFailed) as err:
-        if isinstance(err, ConfigError) and _job_reports():
-            # the DDP run of a sweep's job: the job reads why from metrics.json
-            write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
-        if not multirun or cfg.get("on_error", "continue") == "raise":
-            raise stop(err, 2 if isinstance(err, ConfigError) else 1) from err
-        if isinstance(err, ConfigError):  # RunFailed wrote its metrics.json already
-            write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
-        why = escape(str(err))
-        console.print(
-            f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.", soft_wrap=True
-        )
-        return None
+        return _failed(err, cfg, run_dir, overrides, console)
     # DDP: the processes of ranks > 0 say nothing; a job run apart said it in its child
     if getattr(rank_zero_only, "rank", 0) == 0 and not apart:
         done = f"[bold green]Run finished[/] — logs, checkpoints and metrics.json in {run_dir}"
@@ -177,6 +171,28 @@ def hydra_main(cfg: DictConfig) -> float | None:
         step = result.get("diverged_step")
         raise Stop(f"the training loss diverged at step {step}; metrics.json records it.", code)
     return _optimized(result, cfg)
+
+
+def _failed(
+    err: Exception, cfg: DictConfig, run_dir: Path, overrides: list[str], console: Console
+) -> None:
+    """A job that cannot run (:class:`ConfigError`) or failed (``RunFailed``): a single
+    run stops with the sentence; a sweep records it in metrics.json and goes on, unless
+    ``on_error=raise``."""
+    from dlnotes.training.metrics_file import failure_record, write_json
+
+    hc = HydraConfig.get()
+    config = isinstance(err, ConfigError)
+    if config and _job_reports():
+        # the DDP run of a sweep's job: the job reads why from metrics.json
+        write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
+    if hc.mode != RunMode.MULTIRUN or cfg.get("on_error", "continue") == "raise":
+        raise stop(err, 2 if config else 1) from err
+    if config:  # RunFailed wrote its metrics.json already
+        write_json(run_dir / "metrics.json", failure_record(str(err), overrides))
+    why = escape(str(err))
+    console.print(f"[bold red]Job {hc.job.num} failed[/]: {why} The sweep goes on.", soft_wrap=True)
+    return None
 
 
 def _optimized(record: Mapping, cfg: DictConfig) -> float | None:

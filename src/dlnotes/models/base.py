@@ -18,9 +18,9 @@ from torch import nn
 from dlnotes.data.spec import DataSpec
 from dlnotes.functional import losses
 from dlnotes.functional.network import Cache, Layer, propagate
+from dlnotes.names import LOSSES
 from dlnotes.nn import Activation, Switchable, set_backward
 
-LOSSES = ("bce", "ce", "mse")
 LOSS_FUNCTIONS = {
     "bce": "binary_cross_entropy_with_logits",
     "ce": "cross_entropy",

@@ -6,7 +6,7 @@ from types import ModuleType
 
 from torch import nn
 
-BACKWARDS = ("manual", "autograd")
+from dlnotes.names import BACKWARDS
 
 
 def ops(backward: str) -> ModuleType:

@@ -7,9 +7,8 @@ from torch import nn
 
 from dlnotes.functional.activations import PAIRS
 from dlnotes.functional.network import Cache, Grads
+from dlnotes.names import ACTIVATIONS
 from dlnotes.nn._switch import Switchable
-
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 
 
 class Activation(Switchable, nn.Module):

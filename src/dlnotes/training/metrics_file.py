@@ -10,8 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 # tag logged by Task → key of metrics.json
 TAGS = {
     "train/loss": "train_loss",
@@ -36,7 +34,7 @@ def final_metrics(
         if value is None:
             out[key] = None
             continue
-        value = float(value.item() if isinstance(value, torch.Tensor) else value)
+        value = float(value.item() if hasattr(value, "item") else value)  # a tensor, or a number
         out[key] = value if math.isfinite(value) else None
     return out
 

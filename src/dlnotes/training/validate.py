@@ -14,6 +14,11 @@ The checks follow what the config instantiates instead of repeating it in a sche
   annotation of its key;
 - root keys added with ``+key=...`` must be keys of ``conf/config.yaml``.
 
+The rules and the root keys need no target: :func:`check_values` checks them alone, and
+this module imports neither PyTorch nor Lightning (the choices come from
+:mod:`dlnotes.names`), so that ``dlnotes-train`` answers ``optimizer.lr=-1`` before it
+loads them; :func:`check_config` then checks everything.
+
 What needs the data (a ``train_size`` larger than the training split, missing files, a
 model that cannot take the data) is checked while ``run.py`` builds the run, through
 :func:`explain` and :func:`model_data_mismatch`.
@@ -35,10 +40,7 @@ from typing import Any
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from dlnotes.init import SCHEMES
-from dlnotes.models.base import LOSSES
-from dlnotes.nn._switch import BACKWARDS
-from dlnotes.nn.activation import ACTIVATIONS
+from dlnotes.names import ACTIVATIONS, BACKWARDS, LOSSES, SCHEMES
 from dlnotes.training.errors import ConfigError, did_you_mean, sentence
 from dlnotes.training.metrics_file import TAGS
 
@@ -183,7 +185,7 @@ class ExistingFile:
         return f"{key}={show(value)} does not exist; {self.hint}"
 
 
-Rule = Number | OneOf | Flag | ExistingFile
+Rule = Number | OneOf | Flag | Refused | ExistingFile
 
 POSITIVE_INTS = Number(1, integer=True, each=True)
 FRACTION = Number(0, 1, high_open=True)
@@ -469,38 +471,98 @@ def _label(section: str, choices: Mapping[str, Any]) -> str:
     return f"{group}={choice}" if choice and "." not in section else section
 
 
-def problems(
-    cfg: DictConfig, choices: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()
-) -> list[str]:
-    """Every problem of ``cfg`` that shows without building anything, one sentence each."""
-    choices = choices or {}
-    found: list[str] = []
+def _added_problems(overrides: Sequence[str]) -> list[str]:
+    """Root keys that ``+key=...`` adds but conf/config.yaml does not have."""
+    found = []
     known_roots = _root_keys()
     for key in _added_root_keys(overrides):
         if key not in known_roots:
             hint = did_you_mean(key, sorted(known_roots))
             found.append(f"{key} is not a key of dlnotes-train's config{hint}")
-    try:
-        plain = OmegaConf.to_container(
-            OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True
-        )
-    except Exception as err:  # an interpolation that does not resolve
-        return [*found, f"the config does not resolve: {sentence(str(err)).rstrip('.')}"]
+    return found
+
+
+def _plain(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg`` without ``hydra``, resolved, as plain dicts and lists."""
+    plain = OmegaConf.to_container(
+        OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True
+    )
     assert isinstance(plain, dict)
+    return plain
+
+
+def _rules(plain: Mapping[str, Any]) -> dict[str, Rule]:
+    """:data:`RULES`, with the ``model.activation`` of the chosen model."""
+    rules = dict(RULES)
+    target = str((plain.get("model") or {}).get("_target_", ""))
+    for cls_name, rule in MODEL_ACTIVATIONS.items():
+        if f".{cls_name}." in f".{target}.":
+            rules["model.activation"] = rule
+    return rules
+
+
+def _root_problems(plain: Mapping[str, Any]) -> list[str]:
+    found = []
     for key, rule in RULES.items():
         if "." not in key and key in plain:
             problem = rule.problem(key, plain[key])
             if problem:
                 found.append(problem)
-    rules = dict(RULES)
-    model = plain.get("model") or {}
-    target = str(model.get("_target_", ""))
-    for cls_name, rule in MODEL_ACTIVATIONS.items():
-        if f".{cls_name}." in f".{target}.":
-            rules["model.activation"] = rule
-    sections: list[tuple[str, Any]] = [
-        (s, plain.get(s)) for s in ("model", "data", "optimizer", "scheduler", "init", "trainer")
-    ]
+    return found
+
+
+SECTIONS = ("model", "data", "optimizer", "scheduler", "init", "trainer")
+"""The sections with rules, in the order they are checked."""
+
+
+def value_problems(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
+    """The problems of ``cfg`` that :data:`RULES` and the root keys show, found without
+    importing any ``_target_`` (nor PyTorch, nor Lightning): ``dlnotes-train`` says
+    ``optimizer.lr=-1`` is out of range in a fraction of a second, before those imports.
+
+    A key an override adds (``+model.dropout=2``) is left to :func:`problems`, which
+    knows whether its target takes it; so is a config that does not resolve.
+    """
+    found = _added_problems(overrides)
+    try:
+        plain = _plain(cfg)
+    except Exception:  # an interpolation that does not resolve: problems() words it
+        return found
+    found += _root_problems(plain)
+    added = {item.lstrip("+").split("=", 1)[0] for item in overrides if item.startswith("+")}
+    rules = _rules(plain)
+    for section in SECTIONS:
+        node = plain.get(section)
+        if not isinstance(node, dict) or ("_target_" not in node and section != "init"):
+            continue  # problems() says what is wrong with the section itself
+        for key, value in node.items():
+            full = f"{section}.{key}"
+            rule = rules.get(full)
+            if rule is not None and full not in added and (problem := rule.problem(full, value)):
+                found.append(problem)
+    return found
+
+
+def check_values(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
+    """Raise :class:`ConfigError` with the first problem of :func:`value_problems`, if any."""
+    found = value_problems(cfg, overrides)
+    if found:
+        raise ConfigError(sentence(found[0]))
+
+
+def problems(
+    cfg: DictConfig, choices: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()
+) -> list[str]:
+    """Every problem of ``cfg`` that shows without building anything, one sentence each."""
+    choices = choices or {}
+    found = _added_problems(overrides)
+    try:
+        plain = _plain(cfg)
+    except Exception as err:  # an interpolation that does not resolve
+        return [*found, f"the config does not resolve: {sentence(str(err)).rstrip('.')}"]
+    found += _root_problems(plain)
+    rules = _rules(plain)
+    sections: list[tuple[str, Any]] = [(s, plain.get(s)) for s in SECTIONS]
     sections += [("logger", plain.get("logger")), ("task", plain.get("task"))]
     sections += [(f"callbacks.{k}", v) for k, v in (plain.get("callbacks") or {}).items()]
     for section, node in sections:
