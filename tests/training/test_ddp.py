@@ -22,6 +22,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlnotes.training.agreement import AgreementSchedule
+from dlnotes.training.callbacks import DivergenceMonitor
 from dlnotes.training.distributed import (
     check_ddp_launch,
     processes_started_outside,
@@ -210,7 +212,8 @@ def _cli(args: list[str], run_dir: Path) -> subprocess.CompletedProcess:
 
 def test_ddp_run_interrupted_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path):
     # test_resume's run (dropout, mini-batches, a step scheduler) on two processes: 4 steps
-    # an epoch; Ctrl-C in both processes after step 9, in the middle of epoch 2
+    # an epoch; Ctrl-C in both processes after step 9, which they agree on at the end of
+    # their 10th batch (every 10 batches), in the middle of epoch 2
     args = ["trainer=ddp_cpu", *RESUME_BASE]
     assert _cli(args, tmp_path / "reference").returncode == 0
     signal_at = [f"+callbacks.interrupt._target_={SignalAt.__module__}.SignalAt",
@@ -218,7 +221,7 @@ def test_ddp_run_interrupted_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_
     stopped = _cli([*args, *signal_at], tmp_path / "run")
     assert stopped.returncode == 130, stopped.stderr[-3000:]
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert record["status"] == "interrupted" and record["steps"] == 9
+    assert record["status"] == "interrupted" and record["steps"] == 10
     resumed = _cli([*args, "resume=true"], tmp_path / "run")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     reference, result = (json.loads((tmp_path / d / "metrics.json").read_text())
@@ -262,22 +265,110 @@ def test_signal_handlers_under_ddp_only_note_the_signal(
 @pytest.mark.parametrize(("noted", "stops"), [(None, False), ("SIGTERM", True)])
 def test_ddp_processes_agree_on_a_stop_at_the_end_of_a_batch(tmp_path, noted, stops):
     """_agree all-reduces the noted signal (a one-process gloo group stands in for DDP)
-    and raises Lightning's own stop flag, which ends the fit after this batch."""
+    every n-th batch and raises Lightning's own stop flag, which ends the fit after that
+    batch."""
     store = torch.distributed.HashStore()
     torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
-        interruption = Interruption(tmp_path)
+        interruption = Interruption(tmp_path, agree_every_n_batches=3)
         interruption._signal = noted
         connector = SimpleNamespace(received_sigterm=False)
         trainer = SimpleNamespace(
             world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")),
             _signal_connector=connector,
         )  # fmt: skip
-        interruption.on_train_batch_end(trainer, None, None, None, 0)
+        # they agree at the end of every third batch: the first two go on
+        for batch in range(2):
+            interruption.on_train_batch_end(trainer, None, None, None, batch)
+            assert connector.received_sigterm is False
+        interruption.on_train_batch_end(trainer, None, None, None, 2)
         assert connector.received_sigterm is stops
         assert interruption.stop_signal == noted
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_the_processes_agree_every_n_batches_and_at_each_epoch_end():
+    schedule = AgreementSchedule(every=3)
+    # an epoch of 7 batches: batches 3 and 6, then the epoch end for batch 7
+    assert [schedule.batch_end() for _ in range(7)] == [False, False, True] * 2 + [False]
+    assert schedule.epoch_end() is True
+    # the next epoch's batches 8, 9 (agreed on), 10; an epoch end right after an
+    # agreement needs none
+    assert [schedule.batch_end() for _ in range(2)] == [False, True]
+    assert schedule.epoch_end() is False
+    schedule.reset()
+    assert schedule.epoch_end() is False and schedule.batch_end() is False
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"every must be an integer >= 1"):
+            AgreementSchedule(bad)
+    with pytest.raises(ValueError, match=r"agree_every_n_steps must be an integer >= 1"):
+        DivergenceMonitor(agree_every_n_steps=0)
+
+
+class OtherProcess:
+    """A DDP strategy stand-in: all_gather stacks this process's tensor over what the other
+    process noted (its first diverged step and loss), and counts the collectives."""
+
+    def __init__(self, noted: tuple[float, float]) -> None:
+        self.noted, self.gathers = torch.tensor(noted, dtype=torch.float64), 0
+
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.gathers += 1
+        return torch.stack([tensor, self.noted])
+
+
+@pytest.mark.parametrize(
+    ("other", "stops_at_batch", "step", "loss"),
+    [
+        ((float("inf"), float("nan")), 3, 3, float("nan")),  # this one diverged at step 3
+        ((2.0, float("inf")), 3, 2, float("inf")),  # the other one earlier, at step 2
+        ((float("inf"), float("nan")), None, None, None),  # neither
+    ],
+)
+def test_ddp_processes_stop_together_at_the_earliest_divergence(other, stops_at_batch, step, loss):
+    """Each process notes its own first diverged step; every 3rd batch and at the epoch end
+    they gather what they noted (one collective), and all stop on the earliest one."""
+    diverges = stops_at_batch is not None and step == 3
+    losses = [1.0, 1.0, float("nan") if diverges else 1.0, 1.0]
+    strategy = OtherProcess(other)
+    trainer = SimpleNamespace(world_size=2, strategy=strategy, should_stop=False, global_step=0)
+    module = SimpleNamespace(device=torch.device("cpu"))
+    monitor = DivergenceMonitor(agree_every_n_steps=3)
+    monitor.on_fit_start(trainer, module)
+    for batch, value in enumerate(losses, start=1):
+        trainer.global_step = batch
+        monitor.on_train_batch_end(trainer, module, {"loss": torch.tensor(value)}, None, batch)
+        assert trainer.should_stop is (stops_at_batch is not None and batch >= stops_at_batch)
+        if trainer.should_stop:
+            break
+    else:
+        monitor.on_train_epoch_end(trainer, module)
+        assert strategy.gathers == 2  # batch 3 and the epoch end, not one per batch
+    assert monitor.diverged is (step is not None)
+    assert monitor.diverged_step == step
+    if loss is None:
+        assert monitor.diverged_loss is None
+    else:
+        assert monitor.diverged_loss == pytest.approx(loss, nan_ok=True)
+    assert monitor._warned == set()  # no hook failed behind the CallbackWarning guard
+
+
+def test_a_diverging_ddp_run_stops_on_every_process_and_records_the_first_step(tmp_path):
+    # 30 batches an epoch on each process; the loss is NaN after a few steps, which the
+    # processes agree on at their 10th batch
+    args = ["trainer=ddp_cpu", "data=adding", "data.n_samples=600", "data.seq_len=5",
+            "data.batch_size=8", "model=deep_mlp", "model.activation=identity",
+            "optimizer=sgd", "optimizer.lr=1e3", "trainer.max_epochs=3", "callbacks=none",
+            "+callbacks.divergence._target_=dlnotes.training.callbacks.DivergenceMonitor",
+            "~logger", "print_config=false"]  # fmt: skip
+    proc = _cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["diverged"] is True
+    first = metrics["diverged_step"]
+    assert 1 <= first < 10 and metrics["steps"] == 10 and metrics["epochs"] == 1
+    assert f"the training loss is nan after {first} steps" in proc.stderr
 
 
 @pytest.mark.parametrize(("local_rank", "ignored"), [(None, False), ("0", False), ("1", True)])

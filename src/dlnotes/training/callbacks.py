@@ -49,6 +49,7 @@ from torch import nn
 
 from dlnotes.nn import Activation
 from dlnotes.training import plots
+from dlnotes.training.agreement import AGREE_EVERY_N_BATCHES, AgreementSchedule
 
 __all__ = [
     "CALLBACKS",
@@ -798,29 +799,45 @@ class DivergenceMonitor(_DlnotesCallback):
     training step (``outputs["loss"]`` in ``on_train_batch_end``) is checked; when it is
     not finite, or above ``max_loss`` (None: no bound; a loss that explodes but stays
     finite, e.g. a cross-entropy of 40 after a too-large step, then counts as diverged
-    too), ``trainer.should_stop`` is set (on every process, when any of them
-    diverged), so Lightning ends the run normally, and ``diverged = True``,
-    ``diverged_step = trainer.global_step`` (the optimizer steps taken, the diverging one
-    included) and ``diverged_loss`` are recorded. Logs nothing. Reset at every fit start.
-    Lightning does not stop before ``min_epochs`` / ``min_steps`` are reached.
+    too), ``trainer.should_stop`` is set, so Lightning ends the run normally, and
+    ``diverged = True``, ``diverged_step = trainer.global_step`` (the optimizer steps
+    taken, the diverging one included) and ``diverged_loss`` are recorded. Logs nothing.
+    Reset at every fit start. Lightning does not stop before ``min_epochs`` /
+    ``min_steps`` are reached.
+
+    Under DDP each process checks its own loss and notes the first step where it
+    diverged; every ``agree_every_n_steps`` batches and at every epoch end the processes
+    share what they noted (one all-gather) and all of them stop if any diverged, with the
+    earliest such step and its loss recorded on every process (see
+    :mod:`dlnotes.training.agreement`: an agreement every batch cost a small model's DDP
+    step ~15%). One process stops at the step that diverged.
     """
 
-    def __init__(self, check_every_n_steps: int = 1, max_loss: float | None = None) -> None:
+    def __init__(
+        self,
+        check_every_n_steps: int = 1,
+        max_loss: float | None = None,
+        agree_every_n_steps: int = AGREE_EVERY_N_BATCHES,
+    ) -> None:
         super().__init__()
         self.check_every_n_steps = _check_every("check_every_n_steps", check_every_n_steps)
         number = isinstance(max_loss, (int, float)) and not isinstance(max_loss, bool)
         if max_loss is not None and not (number and max_loss > 0):
             raise ValueError(f"max_loss must be a positive number or null, got {max_loss!r}")
         self.max_loss = None if max_loss is None else float(max_loss)
+        self._agreement = AgreementSchedule(agree_every_n_steps, "agree_every_n_steps")
         self.diverged = False
         self.diverged_step: int | None = None
         self.diverged_loss: float | None = None
         self._batches = 0
+        # this process's first diverged (step, loss), not yet agreed on under DDP
+        self._noted: tuple[int, float] | None = None
 
     @_guarded
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.diverged, self.diverged_step, self.diverged_loss = False, None, None
-        self._batches = 0
+        self._batches, self._noted = 0, None
+        self._agreement.reset()
 
     @staticmethod
     def _loss(outputs: Any) -> torch.Tensor | None:
@@ -841,21 +858,45 @@ class DivergenceMonitor(_DlnotesCallback):
         if n == 0:
             return
         self._batches += 1
-        if (self._batches - 1) % n != 0:
+        if (self._batches - 1) % n == 0 and self._noted is None:
+            self._check(self._loss(outputs), trainer.global_step)
+        if trainer.world_size < 2:
+            self._stop(trainer, self._noted)
+        elif self._agreement.batch_end():
+            self._agree(trainer, pl_module)
+
+    @_guarded
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.check_every_n_steps and trainer.world_size > 1 and self._agreement.epoch_end():
+            self._agree(trainer, pl_module)
+
+    def _check(self, loss: torch.Tensor | None, step: int) -> None:
+        """Note ``step`` when ``loss`` is not finite or above max_loss (a host-device sync)."""
+        if loss is None:
             return
-        loss = self._loss(outputs)
-        bad = loss is not None and not _all_finite(loss)
-        if loss is not None and not bad and self.max_loss is not None:
-            # a host-device sync, as the finiteness check above
+        bad = not _all_finite(loss)
+        if not bad and self.max_loss is not None:
             bad = float(loss.detach().float().max()) > self.max_loss
-        bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
-        if not bad:
+        if bad:
+            self._noted = (step, float(loss.detach().float().mean()))
+
+    def _agree(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Every DDP process takes part: the earliest diverged step any of them noted."""
+        step, loss = self._noted or (math.inf, math.nan)
+        noted = torch.tensor([step, loss], dtype=torch.float64, device=pl_module.device)
+        everyone = trainer.strategy.all_gather(noted).reshape(-1, 2)  # (processes, 2)
+        first = int(everyone[:, 0].argmin())
+        earliest, its_loss = everyone[first].tolist()
+        if math.isfinite(earliest):
+            self._stop(trainer, (int(earliest), its_loss))
+
+    def _stop(self, trainer: pl.Trainer, noted: tuple[int, float] | None) -> None:
+        if noted is None:
             return
         trainer.should_stop = True
         if not self.diverged:
             self.diverged = True
-            self.diverged_step = trainer.global_step
-            self.diverged_loss = float(loss.detach().float().mean()) if loss is not None else None
+            self.diverged_step, self.diverged_loss = noted
             rank_zero_info(
                 f"DivergenceMonitor: the training loss is {self.diverged_loss} after "
                 f"{self.diverged_step} steps; stopping the run."

@@ -8,9 +8,10 @@
 - A second Ctrl-C stops at once (``KeyboardInterrupt`` wherever the code is); no
   checkpoint is written then, since the state may be half-way through a step: the last
   one is the previous ``last.ckpt`` (end of the last epoch, from ``ModelCheckpoint``).
-- Under DDP every process notes the signal, and all of them agree on it at the end of
-  a training batch (or epoch) with one all-reduce, so that they stop together; a second
-  Ctrl-C is rank 0's to act on.
+- Under DDP every process notes the signal, and all of them agree on it with one
+  all-reduce at the end of every 10th training batch and of every epoch (see
+  :mod:`dlnotes.training.agreement`), so that they stop together, at most 9 batches
+  after the signal; a second Ctrl-C is rank 0's to act on.
 
 A resumed fit continues where the checkpoint was taken, mid-epoch included: Lightning
 restores the weights, optimizer, schedulers, loop counters and callback states; the
@@ -38,6 +39,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchmetrics import Metric
+
+from dlnotes.training.agreement import AGREE_EVERY_N_BATCHES, AgreementSchedule
 
 STOP_CODES: tuple[str | None, ...] = (None, "SIGTERM", "SIGINT")
 """A stop signal as a number the DDP processes all-reduce (max: Ctrl-C wins)."""
@@ -104,9 +107,12 @@ class Interruption(Callback):
     or is None; ``checkpoint`` is the checkpoint written then (None after a second Ctrl-C).
     """
 
-    def __init__(self, dirpath: str | Path) -> None:
+    def __init__(
+        self, dirpath: str | Path, agree_every_n_batches: int = AGREE_EVERY_N_BATCHES
+    ) -> None:
         super().__init__()
         self.dirpath = Path(dirpath)
+        self._agreement = AgreementSchedule(agree_every_n_batches, "agree_every_n_batches")
         self.interrupted: str | None = None
         self.checkpoint: Path | None = None
         self._signal: str | None = None
@@ -148,6 +154,7 @@ class Interruption(Callback):
     # ------------------------------------------------------------------ signals
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.interrupted, self.checkpoint, self._signal = None, None, None
+        self._agreement.reset()
         if threading.current_thread() is not threading.main_thread():
             return
         # Lightning registered its SIGTERM handler before this hook and restores every
@@ -158,8 +165,8 @@ class Interruption(Callback):
         # the processes get a signal at different points (one in a collective of its
         # own, another drawing a figure): the two collectives then wait for each other
         # for ever. There the handlers only note the signal, and all processes agree on
-        # it at the same point, the end of a training batch or epoch (one all-reduce,
-        # see _agree), where Lightning's own stop follows.
+        # it at the same points, the end of every n-th training batch and of every epoch
+        # (one all-reduce, see _agree), where Lightning's own stop follows.
         distributed = trainer.world_size > 1
 
         def stop_fit(signum: int, frame: Any) -> None:
@@ -186,15 +193,18 @@ class Interruption(Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
     ) -> None:
-        self._agree(trainer)
+        if self._agreement.batch_end():
+            self._agree(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._agree(trainer)
+        if self._agreement.epoch_end():
+            self._agree(trainer)
 
     def _agree(self, trainer: pl.Trainer) -> None:
         """Under DDP: whether any process got a stop signal, agreed by all of them at the
-        same point; then Lightning stops every one at the end of this batch (or epoch),
-        as it stops a single process after its handler ran."""
+        same point (every n-th batch, every epoch end); then Lightning stops every one
+        at the end of this batch (or epoch), as it stops a single process after its
+        handler ran."""
         if trainer.world_size < 2:  # one process: Lightning's handler has stopped it
             return
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
