@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dlnotes import functional
-from dlnotes.bench import ops, report, scale, targets, timing
+from dlnotes.bench import ddp, ops, report, scale, targets, timing
 from dlnotes.cli.bench import main
 from dlnotes.models import MODELS
 
@@ -126,6 +126,25 @@ def test_sweep_times_both_launchers_interleaved(monkeypatch, tmp_path):
     assert row["job_fit_parallel"] == pytest.approx(1.2)
     markdown = report.to_markdown({"machine": {}, "settings": {}, "sections": {"sweep": [row]}})
     assert "sequential s" in markdown and "| 0.7 / 1.2 |" in markdown
+
+
+def test_ddp_rows_time_two_processes_for_each_loop():
+    """Each loop runs once, tiny, in two real gloo processes (its own command)."""
+    rows = {r["loop"]: r for r in ddp.run(repeats=1, tiny=True)}
+    assert list(rows) == list(ddp.LOOPS)
+    assert rows["plain DDP"]["ratio"] == 1.0
+    for row in rows.values():
+        assert row["processes"] == 2 and row["steps"] == 5 and row["batch"] == 4
+        assert row["ms_per_step"] > 0 and row["seconds"]["samples"] == 1
+        assert row["target"] is None
+    markdown = report.to_markdown(
+        {"machine": {}, "settings": {}, "sections": {"ddp": list(rows.values())}}
+    )
+    assert (
+        "### DDP on 2 CPU processes" in markdown and "| fit, bare LightningModule | 2 |" in markdown
+    )
+    with pytest.raises(ddp.RunFailed, match="exited with 2"):
+        ddp._sample("no such loop", tiny=True)
 
 
 def test_demos_are_the_experiment_configs():

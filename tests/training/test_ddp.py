@@ -307,13 +307,14 @@ def test_the_processes_agree_every_n_batches_and_at_each_epoch_end():
 
 
 class OtherProcess:
-    """A DDP strategy stand-in: all_gather stacks this process's tensor over what the other
-    process noted (its first diverged step and loss), and counts the collectives."""
+    """Stands in for the all-gather of two DDP processes: stacks this process's tensor over
+    what the other one noted (its first diverged step and loss); counts the collectives."""
 
     def __init__(self, noted: tuple[float, float]) -> None:
         self.noted, self.gathers = torch.tensor(noted, dtype=torch.float64), 0
 
-    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+    def __call__(self, tensor: torch.Tensor, processes: int) -> torch.Tensor:
+        assert processes == 2
         self.gathers += 1
         return torch.stack([tensor, self.noted])
 
@@ -326,13 +327,16 @@ class OtherProcess:
         ((float("inf"), float("nan")), None, None, None),  # neither
     ],
 )
-def test_ddp_processes_stop_together_at_the_earliest_divergence(other, stops_at_batch, step, loss):
+def test_ddp_processes_stop_together_at_the_earliest_divergence(
+    monkeypatch, other, stops_at_batch, step, loss
+):
     """Each process notes its own first diverged step; every 3rd batch and at the epoch end
     they gather what they noted (one collective), and all stop on the earliest one."""
     diverges = stops_at_batch is not None and step == 3
     losses = [1.0, 1.0, float("nan") if diverges else 1.0, 1.0]
-    strategy = OtherProcess(other)
-    trainer = SimpleNamespace(world_size=2, strategy=strategy, should_stop=False, global_step=0)
+    gather = OtherProcess(other)
+    monkeypatch.setattr(DivergenceMonitor, "_gather", staticmethod(gather))
+    trainer = SimpleNamespace(world_size=2, should_stop=False, global_step=0)
     module = SimpleNamespace(device=torch.device("cpu"))
     monitor = DivergenceMonitor(agree_every_n_steps=3)
     monitor.on_fit_start(trainer, module)
@@ -344,7 +348,7 @@ def test_ddp_processes_stop_together_at_the_earliest_divergence(other, stops_at_
             break
     else:
         monitor.on_train_epoch_end(trainer, module)
-        assert strategy.gathers == 2  # batch 3 and the epoch end, not one per batch
+        assert gather.gathers == 2  # batch 3 and the epoch end, not one per batch
     assert monitor.diverged is (step is not None)
     assert monitor.diverged_step == step
     if loss is None:

@@ -133,7 +133,7 @@ def trainer_settings() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
+def quiet_lightning() -> Iterator[None]:
     """Without Lightning's banner and advice, which it prints once per fit."""
     log = logging.getLogger("lightning.pytorch")
     level = log.level
@@ -155,7 +155,7 @@ def run(repeats: int, tiny: bool = False, batch: int = 128) -> list[dict[str, An
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
-        with _quiet_lightning():
+        with quiet_lightning():
             return _run(repeats, tiny, batch)
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)

@@ -78,6 +78,16 @@ def _lightning(rows: list[dict[str, Any]]) -> str:
     return markdown_table(headers, body)
 
 
+def _ddp(rows: list[dict[str, Any]]) -> str:
+    headers = ["loop", "processes", "steps × batch a process", "timed s", "ms / step", "ratio"]
+    body = [
+        [r["loop"], r["processes"], f"{r['steps']} × {r['batch']}", seconds(r["seconds"]),
+         f"{r['ms_per_step']:.2f}", ratio(r["ratio"])]
+        for r in rows
+    ]  # fmt: skip
+    return markdown_table(headers, body)
+
+
 def _sweep(rows: list[dict[str, Any]]) -> str:
     headers = ["sweep (4 jobs)", "sequential s", "joblib s", "n_jobs", "speed-up",
                "start-up s", "fit s of a job, sequential / joblib"]  # fmt: skip
@@ -111,6 +121,11 @@ SECTIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], str]]] = {
     "lightning": (
         "Lightning fit vs a plain PyTorch loop (deep MLP; LeNet without target; batch 128)",
         _lightning,
+    ),
+    "ddp": (
+        "DDP on 2 CPU processes (gloo): Lightning fit vs a plain DistributedDataParallel "
+        "loop (deep MLP, global batch 128)",
+        _ddp,
     ),
     "sweep": ("Parallel sweep: basic launcher vs hydra/launcher=joblib", _sweep),
     "demos": ("Demos at their default size", _demos),

@@ -1,6 +1,6 @@
 """``dlnotes-bench`` (or ``python -m dlnotes.bench``): the performance benchmark.
 
-dlnotes-bench                                   # ops, models, lightning, sweep (~5 min)
+dlnotes-bench                                   # ops, models, lightning, ddp, sweep (~7 min)
 dlnotes-bench --sections ops --repeats 31       # one section, more samples
 dlnotes-bench --sections all                    # + every demo at its default size (long)
 dlnotes-bench --update BENCHMARKS.md            # and refresh the tables of BENCHMARKS.md
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SECTIONS = ("ops", "models", "lightning", "sweep")
+DEFAULT_SECTIONS = ("ops", "models", "lightning", "ddp", "sweep")
 ALL_SECTIONS = (*DEFAULT_SECTIONS, "demos")
 EXIT_USAGE = 2
 
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Time dlnotes against PyTorch: every op (forward + backward, and peak memory), "
             "a training step of every model (manual vs autograd backward), Lightning fit "
-            "vs a plain loop, a 4-job sweep sequential vs joblib, and (opt-in) every demo. "
+            "vs a plain loop (in one process and in 2 DDP processes), a 4-job sweep "
+            "sequential vs joblib, and (opt-in) every demo. "
             "Compared runs are interleaved; tables show medians and quartiles, the "
             "issue's targets and pass/miss."
         ),
@@ -96,7 +97,7 @@ def _check_demos(demos: str | None) -> None:
 
 def run_sections(names: Sequence[str], args: argparse.Namespace, log: Any) -> dict[str, Any]:
     """Run each section in order; ``log`` prints progress."""
-    from dlnotes.bench import lightning_fit, models, ops, scale
+    from dlnotes.bench import ddp, lightning_fit, models, ops, scale
 
     repeats, tiny, results = args.repeats, args.tiny, {}
     for name in names:
@@ -109,6 +110,8 @@ def run_sections(names: Sequence[str], args: argparse.Namespace, log: Any) -> di
             )
         elif name == "lightning":
             results[name] = lightning_fit.run(max(1 if tiny else 3, repeats // 3), tiny)
+        elif name == "ddp":
+            results[name] = ddp.run(max(1, repeats // 5), tiny)
         elif name == "sweep":
             results[name] = scale.sweep(max(1, repeats // 7), tiny)
         elif name == "demos":
@@ -139,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from dlnotes.bench import machine, report, scale
+    from dlnotes.bench import ddp, machine, report, scale
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"dlnotes-bench: a dlnotes-train command of the benchmark failed: {exc}",
             file=sys.stderr,
         )
+        return 1
+    except ddp.RunFailed as exc:
+        print(f"dlnotes-bench: a DDP run of the benchmark failed: {exc}", file=sys.stderr)
         return 1
     result = {
         "machine": machine.describe(args.device),

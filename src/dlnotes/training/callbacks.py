@@ -884,11 +884,19 @@ class DivergenceMonitor(_DlnotesCallback):
         """Every DDP process takes part: the earliest diverged step any of them noted."""
         step, loss = self._noted or (math.inf, math.nan)
         noted = torch.tensor([step, loss], dtype=torch.float64, device=pl_module.device)
-        everyone = trainer.strategy.all_gather(noted).reshape(-1, 2)  # (processes, 2)
+        everyone = self._gather(noted, trainer.world_size)  # (processes, 2)
         first = int(everyone[:, 0].argmin())
         earliest, its_loss = everyone[first].tolist()
         if math.isfinite(earliest):
             self._stop(trainer, (int(earliest), its_loss))
+
+    @staticmethod
+    def _gather(noted: torch.Tensor, processes: int) -> torch.Tensor:
+        """Every process's ``noted``, stacked (torch.distributed's own all-gather: the one
+        of Lightning's strategies goes through an autograd-aware op that warns)."""
+        everyone = [torch.empty_like(noted) for _ in range(processes)]
+        torch.distributed.all_gather(everyone, noted)
+        return torch.stack(everyone)
 
     def _stop(self, trainer: pl.Trainer, noted: tuple[int, float] | None) -> None:
         if noted is None:
