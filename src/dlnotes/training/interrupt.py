@@ -166,7 +166,10 @@ class Interruption(Callback):
         # own, another drawing a figure): the two collectives then wait for each other
         # for ever. There the handlers only note the signal, and all processes agree on
         # it at the same points, the end of every n-th training batch and of every epoch
-        # (one all-reduce, see _agree), where Lightning's own stop follows.
+        # (one all-reduce, see _agree), where Lightning's own stop follows. (Lightning
+        # also broadcasts rank 0's stop flag before every batch, but rank 0 cannot raise
+        # that flag alone: Lightning reads it locally at the end of every batch too, so
+        # rank 0 would stop there while the others wait in the next broadcast for ever.)
         distributed = trainer.world_size > 1
 
         def stop_fit(signum: int, frame: Any) -> None:
