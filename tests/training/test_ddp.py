@@ -262,30 +262,36 @@ def test_signal_handlers_under_ddp_only_note_the_signal(
             signal.signal(signum, handler)
 
 
-@pytest.mark.parametrize(("noted", "stops"), [(None, False), ("SIGTERM", True)])
-def test_ddp_processes_agree_on_a_stop_at_the_end_of_a_batch(tmp_path, noted, stops):
-    """_agree all-reduces the noted signal (a one-process gloo group stands in for DDP)
-    every n-th batch and raises Lightning's own stop flag, which ends the fit after that
-    batch."""
+@pytest.fixture
+def process_group():
+    """A one-process gloo group: stands in for the process group of DDP."""
     store = torch.distributed.HashStore()
     torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
-        interruption = Interruption(tmp_path, agree_every_n_batches=3)
-        interruption._signal = noted
-        connector = SimpleNamespace(received_sigterm=False)
-        trainer = SimpleNamespace(
-            world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")),
-            _signal_connector=connector,
-        )  # fmt: skip
-        # they agree at the end of every third batch: the first two go on
-        for batch in range(2):
-            interruption.on_train_batch_end(trainer, None, None, None, batch)
-            assert connector.received_sigterm is False
-        interruption.on_train_batch_end(trainer, None, None, None, 2)
-        assert connector.received_sigterm is stops
-        assert interruption.stop_signal == noted
+        yield
     finally:
         torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(("noted", "stops"), [(None, False), ("SIGTERM", True)])
+def test_ddp_processes_agree_on_a_stop_at_the_end_of_a_batch(tmp_path, process_group, noted, stops):
+    """_agree all-reduces the noted signal (a one-process gloo group stands in for DDP)
+    every n-th batch and raises Lightning's own stop flag, which ends the fit after that
+    batch."""
+    interruption = Interruption(tmp_path, agree_every_n_batches=3)
+    interruption._signal = noted
+    connector = SimpleNamespace(received_sigterm=False)
+    trainer = SimpleNamespace(
+        world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")),
+        _signal_connector=connector,
+    )  # fmt: skip
+    # they agree at the end of every third batch: the first two go on
+    for batch in range(2):
+        interruption.on_train_batch_end(trainer, None, None, None, batch)
+        assert connector.received_sigterm is False
+    interruption.on_train_batch_end(trainer, None, None, None, 2)
+    assert connector.received_sigterm is stops
+    assert interruption.stop_signal == noted
 
 
 def test_the_processes_agree_every_n_batches_and_at_each_epoch_end():
@@ -328,7 +334,7 @@ class OtherProcess:
     ],
 )
 def test_ddp_processes_stop_together_at_the_earliest_divergence(
-    monkeypatch, other, stops_at_batch, step, loss
+    monkeypatch, process_group, other, stops_at_batch, step, loss
 ):
     """Each process notes its own first diverged step; every 3rd batch and at the epoch end
     they gather what they noted (one collective), and all stop on the earliest one."""

@@ -14,6 +14,10 @@ all of them agree at the same points. One process needs no agreement at all.
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
+
 AGREE_EVERY_N_BATCHES = 10
 """Training batches between two agreements of the DDP processes (and at every epoch end)."""
 
@@ -49,3 +53,13 @@ class AgreementSchedule:
         if due:
             self._since = 0
         return due
+
+
+def several_processes(trainer: Any) -> bool:
+    """Whether ``trainer`` runs in more than one process with a process group to agree
+    through (Lightning DDP)."""
+    return (
+        trainer.world_size > 1
+        and torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+    )

@@ -49,7 +49,11 @@ from torch import nn
 
 from dlnotes.nn import Activation
 from dlnotes.training import plots
-from dlnotes.training.agreement import AGREE_EVERY_N_BATCHES, AgreementSchedule
+from dlnotes.training.agreement import (
+    AGREE_EVERY_N_BATCHES,
+    AgreementSchedule,
+    several_processes,
+)
 
 __all__ = [
     "CALLBACKS",
@@ -810,7 +814,7 @@ class DivergenceMonitor(_DlnotesCallback):
     share what they noted (one all-gather) and all of them stop if any diverged, with the
     earliest such step and its loss recorded on every process (see
     :mod:`dlnotes.training.agreement`: an agreement every batch cost a small model's DDP
-    step ~15%). One process stops at the step that diverged.
+    step 15–30%). One process stops at the step that diverged.
     """
 
     def __init__(
@@ -860,14 +864,15 @@ class DivergenceMonitor(_DlnotesCallback):
         self._batches += 1
         if (self._batches - 1) % n == 0 and self._noted is None:
             self._check(self._loss(outputs), trainer.global_step)
-        if trainer.world_size < 2:
+        if not several_processes(trainer):
             self._stop(trainer, self._noted)
         elif self._agreement.batch_end():
             self._agree(trainer, pl_module)
 
     @_guarded
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.check_every_n_steps and trainer.world_size > 1 and self._agreement.epoch_end():
+        on = self.check_every_n_steps > 0
+        if on and several_processes(trainer) and self._agreement.epoch_end():
             self._agree(trainer, pl_module)
 
     def _check(self, loss: torch.Tensor | None, step: int) -> None:

@@ -40,7 +40,11 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchmetrics import Metric
 
-from dlnotes.training.agreement import AGREE_EVERY_N_BATCHES, AgreementSchedule
+from dlnotes.training.agreement import (
+    AGREE_EVERY_N_BATCHES,
+    AgreementSchedule,
+    several_processes,
+)
 
 STOP_CODES: tuple[str | None, ...] = (None, "SIGTERM", "SIGINT")
 """A stop signal as a number the DDP processes all-reduce (max: Ctrl-C wins)."""
@@ -208,9 +212,7 @@ class Interruption(Callback):
         same point (every n-th batch, every epoch end); then Lightning stops every one
         at the end of this batch (or epoch), as it stops a single process after its
         handler ran."""
-        if trainer.world_size < 2:  # one process: Lightning's handler has stopped it
-            return
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        if not several_processes(trainer):  # one process: Lightning's handler stopped it
             return
         code = STOP_CODES.index(self._signal)
         flag = torch.tensor([code], device=trainer.strategy.root_device)
