@@ -43,7 +43,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from dlnotes.bench.lightning_fit import BareModule, quiet_lightning, trainer_settings
+from dlnotes.bench.lightning_fit import BareModule, bench_trainer, quiet_lightning, tensor_data
 from dlnotes.bench.timing import time_interleaved
 from dlnotes.data.base import TensorBatchDataset, collate_batch
 from dlnotes.data.loader import ResumableDataLoader
@@ -119,11 +119,8 @@ def _threads() -> int:
 
 
 def _data(setting: dict[str, Any]) -> TensorBatchDataset:
-    g = torch.Generator().manual_seed(0)
     samples = PROCESSES * setting["batches"] * setting["batch"]
-    X = torch.randn(samples, setting["features"], generator=g)
-    Y = torch.randint(10, (samples,), generator=g)
-    return TensorBatchDataset(X, Y)
+    return tensor_data(samples, (setting["features"],), 10)
 
 
 def _model(setting: dict[str, Any]) -> Model:
@@ -205,19 +202,10 @@ def _fit(loop: str, setting: dict[str, Any]) -> None:
             callbacks = [DivergenceMonitor(), Interruption(checkpoints), clock]
         else:
             task, callbacks = BareModule(model, 0.01), [clock]
-        settings = {
-            **trainer_settings(),
-            "max_epochs": setting["epochs"],
-            "logger": False,
-            "callbacks": callbacks,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "accelerator": "cpu",
-            "devices": PROCESSES,
-            "strategy": DDPStrategy(process_group_backend="gloo"),
-        }
-        trainer = L.Trainer(**settings)
+        trainer = bench_trainer(
+            setting["epochs"], False, callbacks, accelerator="cpu", devices=PROCESSES,
+            strategy=DDPStrategy(process_group_backend="gloo"),
+        )  # fmt: skip
         trainer.fit(task, train_dataloaders=loader)
     if trainer.global_rank == 0:
         print(json.dumps({"seconds": clock.seconds}), flush=True)

@@ -50,16 +50,21 @@ from dlnotes.training.callbacks import DivergenceMonitor
 from dlnotes.training.task import Task
 
 
-def _loader(samples: int, shape: tuple[int, ...], classes: int, batch: int) -> DataLoader:
-    """In-memory batches of X: (samples, *shape) and labels in [0, classes), served as
-    dlnotes-train serves its in-memory data: a batch by one indexing operation (a
+def tensor_data(samples: int, shape: tuple[int, ...], classes: int) -> TensorBatchDataset:
+    """X: (samples, *shape) standard normal and labels in [0, classes), from seed 0, as
+    dlnotes-train holds its in-memory data: a batch is one indexing operation (a
     TensorDataset's per-sample lookups and stack would cost more than the step here)."""
     g = torch.Generator().manual_seed(0)
     X, Y = (
         torch.randn(samples, *shape, generator=g),
         torch.randint(classes, (samples,), generator=g),
     )
-    data = TensorBatchDataset(X, Y)
+    return TensorBatchDataset(X, Y)
+
+
+def _loader(samples: int, shape: tuple[int, ...], classes: int, batch: int) -> DataLoader:
+    """The batches of :func:`tensor_data`, served as dlnotes-train serves them."""
+    data = tensor_data(samples, shape, classes)
     return ResumableDataLoader(data, batch_size=batch, shuffle=False, collate_fn=collate_batch)
 
 
@@ -105,19 +110,30 @@ def lightning_fit(
     optimizer = functools.partial(torch.optim.SGD, lr=lr)
     task = BareModule(model, lr) if bare else Task(model, optimizer=optimizer)
     logger = TensorBoardLogger(log_dir, name="", version="") if log_dir else False
-    settings = {
-        **trainer_settings(),
-        "max_epochs": epochs,
-        "logger": logger,
-        "callbacks": [] if bare else [DivergenceMonitor()],
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    trainer = L.Trainer(**settings)
+    trainer = bench_trainer(epochs, logger, [] if bare else [DivergenceMonitor()])
     start = time.perf_counter()
     trainer.fit(task, train_dataloaders=loader)
     return time.perf_counter() - start
+
+
+def bench_trainer(
+    epochs: int, logger: Any, callbacks: list[L.Callback], **settings: Any
+) -> L.Trainer:
+    """A Trainer with the settings of :func:`trainer_settings` for ``epochs`` epochs,
+    ``logger`` (or False) and ``callbacks`` only: no checkpoints, progress bar or model
+    summary; ``settings`` add to them (devices, strategy)."""
+    return L.Trainer(
+        **{
+            **trainer_settings(),
+            "max_epochs": epochs,
+            "logger": logger,
+            "callbacks": callbacks,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            **settings,
+        }
+    )
 
 
 def trainer_settings() -> dict[str, Any]:
