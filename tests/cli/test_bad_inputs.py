@@ -299,12 +299,14 @@ except SystemExit as stop:
 @pytest.mark.parametrize(
     "args",
     [["model=lenett"], ["model=null"], ["model.hidden=[4"], ["optimizer.lr=-1"],
-     ["model.activation=rellu"], ["model=deep_mlp", "model.dropout=1.5"]],
+     ["model.activation=rellu"], ["model=deep_mlp", "model.dropout=1.5"],
+     ["data.batch_sise=3"], ["trainer.max_epoch=3"], ["+data.foo=1"],
+     ["+trainer.barebones=true"], ["+optimizer.lrr=0.1"]],
 )  # fmt: skip
 def test_a_typo_or_a_value_out_of_range_is_answered_before_torch_loads(args, tmp_path):
-    # a typo in a group option or an override, a value out of range or not among the
-    # choices: the most common mistakes get their sentence before the seconds PyTorch and
-    # Lightning take to import
+    # a typo in a group option, an override or a key (read from the target's source), a
+    # value out of range or not among the choices: the most common mistakes get their
+    # sentence before the seconds PyTorch and Lightning take to import
     proc = subprocess.run([sys.executable, "-c", LOADS_NOTHING_HEAVY, *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.stdout.split("\n")[0] == "2 []", proc.stdout + proc.stderr[-2000:]
@@ -336,12 +338,13 @@ def test_the_early_value_check_says_what_the_full_check_says(tmp_path):
         except Exception:  # a composition error: answered before either check
             continue
         try:
-            early = value_problems(cfg, args)
+            choices = dict(cfg.hydra.runtime.choices)
+            early = value_problems(cfg, args, choices)
             if early:
                 early_cases.append(case)
-                assert early[0] == problems(cfg, dict(cfg.hydra.runtime.choices), args)[0]
+                assert early[0] == problems(cfg, choices, args)[0], case
         finally:
             GlobalHydra.instance().clear()
     assert {"lr-negative", "dropout", "seed", "activation", "rnn-activation"} <= set(early_cases)
-    # a key that an override adds is left to the full check, which knows its target
-    assert "barebones" not in early_cases
+    # a key that an override adds is checked against its target's source too
+    assert {"barebones", "key-typo-added", "filled-by-data"} <= set(early_cases)

@@ -131,7 +131,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         console.print(f"Job {hc.job.num} had ended ({done['status']}); kept as it is.")
         return _optimized(done, cfg)
     try:  # a value out of range or not among the choices, before the seconds of imports
-        check_values(cfg, overrides)
+        check_values(cfg, overrides, choices)
     except ConfigError as err:
         return _failed(err, cfg, run_dir, overrides, console)
     # the heavy imports (PyTorch, Lightning), once the values are known to be good
@@ -225,7 +225,7 @@ def stop(err: Exception, code: int) -> BaseException:
 def _unknown_key(err: ConfigCompositionException) -> str | None:
     """ "optimizer.lrr is not a key of optimizer; did you mean optimizer.lr?" for an
     override of a key the config does not have (None for other composition errors)."""
-    from dlnotes.training.validate import FILLED_IN, signature
+    from dlnotes.training.validate import FILLED_IN, signature, source_signature
 
     cause = err.__cause__
     full_key, node = getattr(cause, "full_key", None), getattr(cause, "parent_node", None)
@@ -234,9 +234,9 @@ def _unknown_key(err: ConfigCompositionException) -> str | None:
     section, _, key = str(full_key).rpartition(".")
     where = section or "dlnotes-train's config"
     params: list[str] = []
-    if node.get("_target_"):
-        try:
-            params = list(signature(str(node["_target_"])).params)
+    if target := node.get("_target_"):
+        try:  # read from the source where it can: no seconds of imports for a typo
+            params = list((source_signature(str(target)) or signature(str(target))).params)
         except Exception:  # not importable: suggest from the config's keys only
             params = []
     filled = FILLED_IN.get(section, {})

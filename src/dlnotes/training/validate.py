@@ -17,7 +17,9 @@ The checks follow what the config instantiates instead of repeating it in a sche
 The rules and the root keys need no target: :func:`check_values` checks them alone, and
 this module imports neither PyTorch nor Lightning (the choices come from
 :mod:`dlnotes.names`), so that ``dlnotes-train`` answers ``optimizer.lr=-1`` before it
-loads them; :func:`check_config` then checks everything.
+loads them. A section that an override adds a key to is checked there too, against the
+names its target's source gives (:func:`source_signature`, no import and no type hints);
+:func:`check_config` then checks everything, types included.
 
 What needs the data (a ``train_size`` larger than the training split, missing files, a
 model that cannot take the data) is checked while ``run.py`` builds the run, through
@@ -43,6 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlnotes.names import ACTIVATIONS, BACKWARDS, LOSSES, SCHEMES
 from dlnotes.training.errors import ConfigError, did_you_mean, sentence
 from dlnotes.training.metrics_file import TAGS
+from dlnotes.training.source_params import source_params
 
 ON_ERROR = ("continue", "raise")
 """Values of the root key ``on_error``."""
@@ -304,6 +307,9 @@ EXTRA_KEYS: dict[str, tuple[str, ...]] = {"scheduler": ("interval", "monitor")}
 
 # ----------------------------------------------------------------------- signatures
 
+INIT = "dlnotes.init.apply"
+"""The target of the ``init`` section, which has no ``_target_``."""
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -348,6 +354,15 @@ def signature(target: str) -> Signature:
     label = getattr(obj, "__qualname__", target)
     module = getattr(obj, "__module__", "")
     return Signature(f"{module}.{label}" if module else label, tuple(names), open_, hints)
+
+
+def source_signature(target: str) -> Signature | None:
+    """:func:`signature` without importing ``target``: its names read from the source
+    files (:mod:`dlnotes.training.source_params`, milliseconds instead of the seconds
+    PyTorch and Lightning take to import), without type hints; None where the source
+    cannot tell."""
+    found = source_params(target)
+    return None if found is None else Signature(found.name, found.params, found.open, {})
 
 
 def _describe_type(hint: Any) -> str:
@@ -408,12 +423,17 @@ def accepts(hint: Any, value: Any) -> bool | None:
 
 
 def _section_problems(
-    section: str, node: Mapping[str, Any], label: str, rules: Mapping[str, Rule]
+    section: str,
+    node: Mapping[str, Any],
+    label: str,
+    rules: Mapping[str, Rule],
+    sig: Signature | None = None,
 ) -> list[str]:
-    """Unknown keys, wrong types and rule violations of one section."""
+    """Unknown keys, wrong types and rule violations of one section (``sig``: its
+    target's signature, imported here if not given)."""
     target = node.get("_target_")
     try:
-        sig = signature(target if target else "dlnotes.init.apply")
+        sig = sig or signature(target if target else INIT)
     except Exception as err:
         return [f"{section}._target_={target} cannot be imported ({type(err).__name__})"]
     filled = FILLED_IN.get(section.split(".")[0], {})
@@ -515,13 +535,18 @@ SECTIONS = ("model", "data", "optimizer", "scheduler", "init", "trainer")
 """The sections with rules, in the order they are checked."""
 
 
-def value_problems(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
+def value_problems(
+    cfg: DictConfig, overrides: Sequence[str] = (), choices: Mapping[str, Any] | None = None
+) -> list[str]:
     """The problems of ``cfg`` that :data:`RULES` and the root keys show, found without
     importing any ``_target_`` (nor PyTorch, nor Lightning): ``dlnotes-train`` says
     ``optimizer.lr=-1`` is out of range in a fraction of a second, before those imports.
 
-    A key an override adds (``+model.dropout=2``) is left to :func:`problems`, which
-    knows whether its target takes it; so is a config that does not resolve.
+    A section that an override adds a key to (``+model.dropout=2``) is checked against
+    its target's signature read from the source (:func:`source_signature`), so that an
+    unknown key is named before a rule of it; where the source cannot tell, the added
+    key is left to :func:`problems`, which imports the target. So is a config that does
+    not resolve.
     """
     found = _added_problems(overrides)
     try:
@@ -535,6 +560,10 @@ def value_problems(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
         node = plain.get(section)
         if not isinstance(node, dict) or ("_target_" not in node and section != "init"):
             continue  # problems() says what is wrong with the section itself
+        adds = any(key.startswith(f"{section}.") for key in added)
+        if adds and (sig := source_signature(str(node.get("_target_") or INIT))):
+            found += _section_problems(section, node, _label(section, choices or {}), rules, sig)
+            continue
         for key, value in node.items():
             full = f"{section}.{key}"
             rule = rules.get(full)
@@ -543,9 +572,11 @@ def value_problems(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     return found
 
 
-def check_values(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
+def check_values(
+    cfg: DictConfig, overrides: Sequence[str] = (), choices: Mapping[str, Any] | None = None
+) -> None:
     """Raise :class:`ConfigError` with the first problem of :func:`value_problems`, if any."""
-    found = value_problems(cfg, overrides)
+    found = value_problems(cfg, overrides, choices)
     if found:
         raise ConfigError(sentence(found[0]))
 
