@@ -301,7 +301,7 @@ except SystemExit as stop:
     [["model=lenett"], ["model=null"], ["model.hidden=[4"], ["optimizer.lr=-1"],
      ["model.activation=rellu"], ["model=deep_mlp", "model.dropout=1.5"],
      ["data.batch_sise=3"], ["trainer.max_epoch=3"], ["+data.foo=1"],
-     ["+trainer.barebones=true"], ["+optimizer.lrr=0.1"]],
+     ["+trainer.barebones=true"], ["+optimizer.lrr=0.1"], ["+callbacks.divergence.foo=1"]],
 )  # fmt: skip
 def test_a_typo_or_a_value_out_of_range_is_answered_before_torch_loads(args, tmp_path):
     # a typo in a group option, an override or a key (read from the target's source), a

@@ -535,6 +535,14 @@ SECTIONS = ("model", "data", "optimizer", "scheduler", "init", "trainer")
 """The sections with rules, in the order they are checked."""
 
 
+def _sections(plain: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Each section a target is built from, in the order the checks go: :data:`SECTIONS`,
+    then ``logger``, ``task`` and each ``callbacks.<name>``."""
+    sections: list[tuple[str, Any]] = [(s, plain.get(s)) for s in SECTIONS]
+    sections += [("logger", plain.get("logger")), ("task", plain.get("task"))]
+    return sections + [(f"callbacks.{k}", v) for k, v in (plain.get("callbacks") or {}).items()]
+
+
 def value_problems(
     cfg: DictConfig, overrides: Sequence[str] = (), choices: Mapping[str, Any] | None = None
 ) -> list[str]:
@@ -556,8 +564,7 @@ def value_problems(
     found += _root_problems(plain)
     added = {item.lstrip("+").split("=", 1)[0] for item in overrides if item.startswith("+")}
     rules = _rules(plain)
-    for section in SECTIONS:
-        node = plain.get(section)
+    for section, node in _sections(plain):
         if not isinstance(node, dict) or ("_target_" not in node and section != "init"):
             continue  # problems() says what is wrong with the section itself
         adds = any(key.startswith(f"{section}.") for key in added)
@@ -593,10 +600,7 @@ def problems(
         return [*found, f"the config does not resolve: {sentence(str(err)).rstrip('.')}"]
     found += _root_problems(plain)
     rules = _rules(plain)
-    sections: list[tuple[str, Any]] = [(s, plain.get(s)) for s in SECTIONS]
-    sections += [("logger", plain.get("logger")), ("task", plain.get("task"))]
-    sections += [(f"callbacks.{k}", v) for k, v in (plain.get("callbacks") or {}).items()]
-    for section, node in sections:
+    for section, node in _sections(plain):
         if not node:
             continue
         if not isinstance(node, dict):
