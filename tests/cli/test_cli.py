@@ -62,6 +62,13 @@ def test_run_folder_has_hydra_checkpoints_and_metrics(single_run):
     assert f"tensorboard --logdir {run_dir.resolve()}\n" in proc.stderr
 
 
+def test_lightning_messages_show_once_and_reach_train_log(single_run):
+    # Lightning's own console handler and Hydra's root console printed each line twice
+    run_dir, proc = single_run
+    assert (proc.stdout + proc.stderr).count("GPU available") == 1
+    assert "GPU available" in (run_dir / "train.log").read_text()
+
+
 def test_checkpoint_loads_with_weights_only(single_run):
     run_dir, _ = single_run
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)

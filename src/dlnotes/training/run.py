@@ -238,6 +238,18 @@ def build_checked(
     return datamodule, model, task, trainer, interruption
 
 
+def _print_lightning_once() -> None:
+    """Lightning prints its messages ("GPU available: …") with a console handler of its
+    own and passes them on to the root logger too: where Hydra gave the root a console
+    (dlnotes-train), each line showed twice. Lightning's handler is then taken off, so
+    that its lines show once, in Hydra's format, and reach the run's train.log."""
+    consoles = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    lightning_log = logging.getLogger("lightning")
+    if consoles and lightning_log.propagate:
+        for handler in [h for h in lightning_log.handlers if type(h) is logging.StreamHandler]:
+            lightning_log.removeHandler(handler)
+
+
 def train(
     cfg: DictConfig,
     run_dir: str | Path,
@@ -253,6 +265,7 @@ def train(
     """
     run_dir = Path(run_dir)
     overrides, choices = list(overrides or []), dict(choices or {})
+    _print_lightning_once()
     check_config(cfg, choices, overrides)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     check_ddp_launch(cfg, hydra_multirun())
