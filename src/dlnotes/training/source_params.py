@@ -24,6 +24,7 @@ import ast
 import functools
 import importlib.util
 from dataclasses import dataclass
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Literal
 
@@ -51,32 +52,23 @@ class _Def:
 
 @functools.lru_cache(maxsize=256)
 def _module_file(module: str) -> Path | None:
-    """The ``.py`` file of ``module`` (a package's ``__init__.py``), found without
-    importing it or its packages."""
+    """The ``.py`` file of ``module`` (a package's ``__init__.py``), found as an import
+    would find it, without running it or its packages."""
     top, *rest = module.split(".")
     try:
         spec = importlib.util.find_spec(top)
+        for i, _ in enumerate(rest):
+            if spec is None or spec.submodule_search_locations is None:
+                return None
+            name = ".".join([top, *rest[: i + 1]])
+            spec = PathFinder.find_spec(name, list(spec.submodule_search_locations))
     except (ImportError, ValueError):
         return None
     if spec is None:
         return None
-    if not rest:  # a frozen module of the standard library (abc) keeps its file's name
-        origin = getattr(spec.loader_state, "filename", None) or spec.origin or ""
-        return Path(origin) if origin.endswith(".py") else None
-    dirs = [Path(d) for d in spec.submodule_search_locations or ()]
-    for i, part in enumerate(rest):
-        last = i == len(rest) - 1
-        found = None
-        for d in dirs:
-            if (d / part / "__init__.py").is_file():
-                found = d / part
-                break
-            if last and (d / f"{part}.py").is_file():
-                return d / f"{part}.py"
-        if found is None:
-            return None
-        dirs = [found]
-    return dirs[0] / "__init__.py"
+    # a frozen module of the standard library (abc) keeps the name of its file
+    origin = getattr(spec.loader_state, "filename", None) or spec.origin or ""
+    return Path(origin) if origin.endswith(".py") else None
 
 
 @functools.lru_cache(maxsize=256)
