@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 
 from dlnotes.cli.train import _hydra_message, null_groups
 from dlnotes.training.run import train
@@ -53,6 +54,11 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "key-typo-added": (["+optimizer.lrr=0.1"], ["optimizer.lrr is not a setting of optimizer=adam",
                                                  "did you mean optimizer.lr?"]),
     "key-needs-plus": (["optimizer.eps=1e-7"], ["add it with +optimizer.eps=1e-7"]),
+    # the logger's **kwargs go to its SummaryWriter: named before the run, not at its end
+    "forwarded-key-typo": (["+logger.flush_sec=3"],
+                           ["logger.flush_sec is not a setting of logger=tensorboard",
+                            "did you mean logger.flush_secs?"]),
+    "forwarded-key-needs-plus": (["logger.flush_secs=30"], ["add it with +logger.flush_secs=30"]),
     "data-key-typo": (["data=moons", "data.nois=0.3"], ["did you mean data.noise?"]),
     "root-key-typo": (["sed=3"], ["did you mean seed?"]),
     "root-key-typo-added": (["+sed=3"], ["sed is not a key", "did you mean seed?"]),
@@ -239,6 +245,17 @@ def test_a_checkpoint_of_another_model_names_its_differences(tmp_path):
     assert f"ckpt_path={ckpt} holds the weights of another model" in message
     assert "is 4×2 there, 9×2 here" in message
     assert_nothing_written(tmp_path / "run")
+
+
+def test_a_key_the_logger_passes_on_to_its_summary_writer_is_accepted(tmp_path):
+    cfg = compose_config([*FAST, "+logger.flush_secs=30"], tmp_path / "run")
+    try:
+        args, choices = ["+logger.flush_secs=30"], dict(cfg.hydra.runtime.choices)
+        assert value_problems(cfg, args, choices) == problems(cfg, choices, args) == []
+        logger = instantiate(cfg.logger)
+        assert logger.experiment.flush_secs == 30  # the SummaryWriter got it
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def test_corrupt_mnist_is_not_a_missing_root(tmp_path):

@@ -225,7 +225,7 @@ def stop(err: Exception, code: int) -> BaseException:
 def _unknown_key(err: ConfigCompositionException) -> str | None:
     """ "optimizer.lrr is not a key of optimizer; did you mean optimizer.lr?" for an
     override of a key the config does not have (None for other composition errors)."""
-    from dlnotes.training.validate import FILLED_IN, signature, source_signature
+    from dlnotes.training.validate import FILLED_IN, accepted, signature, source_signature
 
     cause = err.__cause__
     full_key, node = getattr(cause, "full_key", None), getattr(cause, "parent_node", None)
@@ -236,7 +236,8 @@ def _unknown_key(err: ConfigCompositionException) -> str | None:
     params: list[str] = []
     if target := node.get("_target_"):
         try:  # read from the source where it can: no seconds of imports for a typo
-            params = list((source_signature(str(target)) or signature(str(target))).params)
+            sig = accepted(str(target), source_signature) or accepted(str(target), signature)
+            params = list(sig.params) if sig else []
         except Exception:  # not importable: suggest from the config's keys only
             params = []
     filled = FILLED_IN.get(section, {})

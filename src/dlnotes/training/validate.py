@@ -33,7 +33,7 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -304,6 +304,16 @@ FILLED_IN: dict[str, dict[str, str]] = {
 EXTRA_KEYS: dict[str, tuple[str, ...]] = {"scheduler": ("interval", "monitor")}
 """Keys run.py reads from a section besides the arguments of its target."""
 
+KWARGS_GO_TO: dict[str, tuple[str, tuple[str, ...]]] = {
+    "lightning.pytorch.loggers.tensorboard.TensorBoardLogger": (
+        "torch.utils.tensorboard.SummaryWriter",
+        ("log_dir",),
+    ),
+}
+"""Targets whose ``**kwargs`` go on to another class (Lightning's TensorBoardLogger makes
+its SummaryWriter with them, ``+logger.flush_secs=30``): that class, and the names the
+target passes to it itself."""
+
 
 # ----------------------------------------------------------------------- signatures
 
@@ -363,6 +373,22 @@ def source_signature(target: str) -> Signature | None:
     cannot tell."""
     found = source_params(target)
     return None if found is None else Signature(found.name, found.params, found.open, {})
+
+
+def accepted(target: str, read: Callable[[str], Signature | None]) -> Signature | None:
+    """What ``target`` accepts, as ``read`` (:func:`signature` or
+    :func:`source_signature`) gives it, with the names of the class its ``**kwargs`` go
+    to (:data:`KWARGS_GO_TO`): ``+logger.flush_sec=30`` is then named as a typo before the
+    run, not when the logger first writes."""
+    sig = read(target)
+    if sig is None or not sig.open or sig.name not in KWARGS_GO_TO:
+        return sig
+    to, own = KWARGS_GO_TO[sig.name]
+    inner = read(to)
+    if inner is None:
+        return sig
+    names = [*sig.params, *(p for p in inner.params if p not in own and p not in sig.params)]
+    return Signature(sig.name, tuple(names), inner.open, {**inner.hints, **sig.hints})
 
 
 def _describe_type(hint: Any) -> str:
@@ -433,7 +459,7 @@ def _section_problems(
     target's signature, imported here if not given)."""
     target = node.get("_target_")
     try:
-        sig = sig or signature(target if target else INIT)
+        sig = sig or accepted(target if target else INIT, signature)
     except Exception as err:
         return [f"{section}._target_={target} cannot be imported ({type(err).__name__})"]
     filled = FILLED_IN.get(section.split(".")[0], {})
@@ -568,7 +594,7 @@ def value_problems(
         if not isinstance(node, dict) or ("_target_" not in node and section != "init"):
             continue  # problems() says what is wrong with the section itself
         adds = any(key.startswith(f"{section}.") for key in added)
-        if adds and (sig := source_signature(str(node.get("_target_") or INIT))):
+        if adds and (sig := accepted(str(node.get("_target_") or INIT), source_signature)):
             found += _section_problems(section, node, _label(section, choices or {}), rules, sig)
             continue
         for key, value in node.items():
